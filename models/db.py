@@ -1,0 +1,207 @@
+"""Database binding: one DatabaseProxy, a URL-chosen pooled backend, and the transaction helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import peewee as pw
+from playhouse import db_url
+from playhouse.pool import MaxConnectionsExceeded, PooledSqliteDatabase
+
+from models.backends import ServerMySQLDatabase, ServerPostgresqlDatabase, connection_lost
+
+log = logging.getLogger(__name__)
+
+db = pw.DatabaseProxy()
+
+_SERVER_CLASSES: dict[str, type[pw.Database]] = {
+    "postgresql": ServerPostgresqlDatabase,
+    "mysql": ServerMySQLDatabase,
+}
+_SCHEMES = {
+    "sqlite": "sqlite+pool",
+    "postgres": "postgresql+pool",
+    "postgresql": "postgresql+pool",
+    "mysql": "mysql+pool",
+}
+SYNCHRONOUS_MODES = ("normal", "full")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/connector.db"
+    max_connections: int = 16  # per process; the endpoint's database executor is sized to match
+    pool_timeout: float = 10.0  # seconds a unit of work waits for a pooled connection
+    stale_timeout: float = 300.0  # recycle server connections older than this
+    # WAL + NORMAL does not fsync each commit: a power loss (not a process crash) may drop the last
+    # commits, i.e. recently accepted nonces. "full" closes that replay window at a per-commit fsync.
+    sqlite_synchronous: str = "normal"
+
+    def __post_init__(self) -> None:
+        scheme = urlsplit(self.url).scheme.split("+")[0]
+        if scheme not in _SCHEMES:
+            raise ValueError(f"url: unsupported scheme {scheme!r} (use sqlite:///, postgresql://, mysql://)")
+        if self.max_connections < 1:
+            raise ValueError("max_connections: must be >= 1")
+        if self.pool_timeout <= 0:
+            raise ValueError("pool_timeout: must be > 0")
+        if self.sqlite_synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"sqlite_synchronous: must be one of {', '.join(SYNCHRONOUS_MODES)}")
+
+    @property
+    def backend(self) -> str:
+        return _SCHEMES[urlsplit(self.url).scheme.split("+")[0]].split("+")[0]
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: the one time representation stored by every backend alike."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class SerializedSqliteDatabase(PooledSqliteDatabase):
+    """Pooled SQLite whose write transactions queue on an in-process lock.
+
+    SQLite allows one writer; a second one waits in its busy handler, which sleeps with backoff
+    (1, 2, 5 ... 100 ms) instead of queueing, so under concurrency writers waste time asleep and the
+    tail latency explodes. Taking a process-wide RLock around every ``atomic()`` block makes writers
+    queue fairly and wake at once. Across processes the busy timeout still applies.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.write_lock = threading.RLock()
+
+    def atomic(self, *args: Any, **kwargs: Any) -> Any:
+        return _LockedAtomic(self.write_lock, super().atomic(*args, **kwargs))
+
+
+class _LockedAtomic:
+    def __init__(self, lock: threading.RLock, inner: Any) -> None:
+        self._lock = lock
+        self._inner = inner
+
+    def __enter__(self) -> Any:
+        self._lock.acquire()
+        try:
+            return self._inner.__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._inner.__exit__(*exc)
+        finally:
+            self._lock.release()
+
+
+def open_database(settings: DatabaseSettings) -> pw.Database:
+    """Build the pooled database named by ``settings.url`` (not yet connected)."""
+    parts = urlsplit(settings.url)
+    base_scheme = parts.scheme.split("+")[0]
+    pool = {"max_connections": settings.max_connections, "timeout": settings.pool_timeout}
+    if base_scheme == "sqlite":
+        path = (parts.path[1:] if parts.path.startswith("/") else parts.path) or ":memory:"
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return SerializedSqliteDatabase(
+            path,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": settings.sqlite_synchronous,
+                "busy_timeout": 5000,
+                "foreign_keys": 1,
+                "cache_size": -16000,
+            },
+            # BEGIN IMMEDIATE: a transaction that reads then writes cannot hit SQLITE_BUSY_SNAPSHOT.
+            lock_type="IMMEDIATE",
+            # The pool hands a connection to one thread at a time, but not always the thread that
+            # opened it; sqlite3's same-thread guard would reject that hand-over.
+            check_same_thread=False,
+            **pool,
+        )
+    # Passwords in URLs are percent-encoded; playhouse only decodes them when asked. The "+pool" scheme
+    # keeps the "password" keyword (db_url renames it "passwd" for a plain mysql:// URL).
+    pooled_url = settings.url.replace(parts.scheme, _SCHEMES[base_scheme], 1)
+    params = db_url.parse(pooled_url, unquote_password=True, unquote_user=True)
+    if not params.get("database"):
+        raise ValueError("url: names no database (postgresql://host/dbname)")
+    return _SERVER_CLASSES[settings.backend](stale_timeout=settings.stale_timeout, **pool, **params)
+
+
+def init_database(settings: DatabaseSettings) -> pw.Database:
+    """Bind the shared proxy to the database named by the settings and return it."""
+    database = open_database(settings)
+    db.initialize(database)
+    return database
+
+
+@contextmanager
+def serialized_write() -> Iterator[None]:
+    """For a single-statement write outside a transaction: queue like ``atomic()`` blocks do.
+
+    The statement is atomic on its own; only SQLite's writer lock needs the in-process queue
+    (SerializedSqliteDatabase), and BEGIN/COMMIT around one INSERT would be two extra round trips.
+    """
+    lock = getattr(db.obj, "write_lock", None)
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield
+
+
+class PoolExhausted(pw.OperationalError):
+    """No pooled connection became free within ``pool_timeout``: every one was busy."""
+
+
+@contextmanager
+def unit_of_work() -> Iterator[pw.Database]:
+    """One pooled connection for the calling thread, returned to the pool afterwards.
+
+    Every executor job that touches the database runs inside one of these; nothing awaits inside it.
+    When all ``max_connections`` are busy it waits up to ``pool_timeout``.
+    :raise PoolExhausted: when none became free in time.
+    """
+    database = db.obj
+    if database.is_closed():  # the outermost unit of this thread; a nested one shares its connection
+        started = getattr(database, "unit_started", None)
+        if started is not None:
+            started()
+        try:
+            database.connect()
+        except MaxConnectionsExceeded as e:
+            raise PoolExhausted(
+                f"no database connection became free within {database._wait_timeout:g}s "
+                f"(all {database._max_connections} pooled connections busy)"
+            ) from e
+    with database.connection_context():
+        yield database
+
+
+def retry_safe(error: BaseException) -> bool:
+    """Whether the unit of work that just failed in this thread with ``error`` may simply run again.
+
+    Only when its connection was lost and nothing it sent can have taken effect (models/backends.py).
+    """
+    may_have_effects = getattr(db.obj, "unit_may_have_effects", None)
+    return may_have_effects is not None and connection_lost(error) and not may_have_effects()

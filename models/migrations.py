@@ -1,0 +1,89 @@
+"""Schema versions owned by code: an ordered list of steps, each applied once and recorded."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import peewee as pw
+
+from models.aps import APS_MODELS
+from models.db import BaseModel, utcnow
+from models.outbox import OutboxItem
+from models.tables import CORE_MODELS
+
+log = logging.getLogger(__name__)
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField(primary_key=True)
+    description = pw.CharField(max_length=255)
+    applied_at = pw.DateTimeField(default=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[pw.Database], None]
+
+
+def _create(models: list[type[BaseModel]]) -> Callable[[pw.Database], None]:
+    def apply(database: pw.Database) -> None:
+        database.create_tables(models, safe=True)
+
+    return apply
+
+
+_MYSQL_TYPES = {pw.DateTimeField: "DATETIME(6)", pw.TextField: "LONGTEXT"}
+
+
+def _mysql_like_the_others(database: pw.Database) -> None:
+    """Tables made on MySQL before models/backends.py asked for DATETIME(6) and LONGTEXT: plain DATETIME
+    drops microseconds (leases and time order then differ) and TEXT stops at 64 KiB. Widen them."""
+    if not isinstance(database, pw.MySQLDatabase):
+        return
+    for model in [*CORE_MODELS, OutboxItem, *APS_MODELS, SchemaVersion]:
+        changes = [
+            f"MODIFY `{f.column_name}` {kind} {'NULL' if f.null else 'NOT NULL'}"
+            for f in model._meta.sorted_fields
+            for field_class, kind in _MYSQL_TYPES.items()
+            if type(f) is field_class
+        ]
+        if changes:
+            database.execute_sql(f"ALTER TABLE `{model._meta.table_name}` {', '.join(changes)}")
+
+
+# Append only. A step that changes an existing table uses playhouse.migrate (add_column, add_index...).
+MIGRATIONS: list[Migration] = [
+    Migration(1, "core: organizations, users, mappings, consumers, nonces, ledger", _create(CORE_MODELS)),
+    Migration(2, "outbox: alerts and workloads queued for the Acronis API", _create([OutboxItem])),
+    Migration(3, "aps: application instances, provisioned resources, async jobs", _create(APS_MODELS)),
+    Migration(4, "mysql: DATETIME(6) and LONGTEXT, as the other backends store", _mysql_like_the_others),
+]
+
+
+def current_version(database: pw.Database) -> int:
+    if not database.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row or 0)
+
+
+def migrate(database: pw.Database, migrations: list[Migration] | None = None) -> list[int]:
+    """Bring the schema to the newest version; returns the versions applied (empty when up to date)."""
+    steps = MIGRATIONS if migrations is None else migrations
+    applied: list[int] = []
+    with database.connection_context():
+        database.create_tables([SchemaVersion], safe=True)
+        done = current_version(database)
+        for step in steps:
+            if step.version <= done:
+                continue
+            with database.atomic():
+                step.apply(database)
+                SchemaVersion.insert(version=step.version, description=step.description).execute()
+            log.info("schema migrated to version %d: %s", step.version, step.description)
+            applied.append(step.version)
+    return applied

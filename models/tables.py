@@ -1,0 +1,175 @@
+"""Core tables: organizations, users, tenant mappings, OAuth consumers, nonces and the request ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+
+from models.db import BaseModel, new_id, serialized_write, utcnow
+from models.prepared import PreparedQuery
+
+PARTNER = "partner"
+CUSTOMER = "customer"
+
+
+class Organization(BaseModel):
+    """A node of the vendor's tenant tree: partners nest to any depth; customers are leaves."""
+
+    id = pw.CharField(primary_key=True, max_length=36, default=new_id)
+    name = pw.CharField(max_length=255)
+    kind = pw.CharField(max_length=16, constraints=[pw.Check(f"kind in ('{PARTNER}', '{CUSTOMER}')")])
+    parent = pw.ForeignKeyField("self", null=True, backref="children", on_delete="RESTRICT", index=True)
+    # False while the tenant is disabled (APS disable): its users cannot authenticate.
+    active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("parent", "kind", "name"), False),)
+
+    @classmethod
+    def subtree(cls, root_id: str) -> pw.ModelSelect:
+        """Every organization strictly below ``root_id``, at any depth.
+
+        A recursive CTE anchored at the root: the cost follows the subtree, not the table.
+        """
+        base = cls.select(cls.id).where(cls.parent == root_id).cte("subtree", recursive=True, columns=("id",))
+        child = cls.alias()
+        step = child.select(child.id).join(base, on=(child.parent == base.c.id))
+        tree = base.union_all(step)
+        return cls.select().join(tree, on=(cls.id == tree.c.id)).with_cte(tree)
+
+    @classmethod
+    def customers_of(cls, root_id: str) -> pw.ModelSelect:
+        """Customers anywhere below ``root_id``, in a deterministic order (name, then id)."""
+        return cls.subtree(root_id).where(cls.kind == CUSTOMER).order_by(cls.name, cls.id)
+
+
+class User(BaseModel):
+    """An end user of the vendor's product; logins are stored normalized (lower-case)."""
+
+    id = pw.CharField(primary_key=True, max_length=36, default=new_id)
+    login = pw.CharField(max_length=255, unique=True)
+    name = pw.CharField(max_length=255)
+    email = pw.CharField(max_length=255)
+    # None until a password is set (user_write creates users without one).
+    password_hash = pw.CharField(max_length=255, null=True)
+    organization = pw.ForeignKeyField(Organization, backref="users", on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        # users_read lists one organization's users ordered by name: served by this index alone.
+        indexes = ((("organization", "name", "id"), False),)
+
+    @staticmethod
+    def normalize_login(login: str) -> str:
+        return login.strip().lower()
+
+
+class OrganizationMapping(BaseModel):
+    """Vendor organization <-> Acronis tenant, with the data center the mapping was made on."""
+
+    organization = pw.ForeignKeyField(Organization, unique=True, on_delete="CASCADE", backref="mapping")
+    acronis_tenant_id = pw.CharField(max_length=36, unique=True)
+    datacenter_url = pw.CharField(max_length=255)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Consumer(BaseModel):
+    """An OAuth 1.0 consumer (the APS application instance key)."""
+
+    key = pw.CharField(max_length=128, unique=True)
+    label = pw.CharField(max_length=255, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    @classmethod
+    def active_secrets(cls, key: str, now: dt.datetime) -> list[tuple[int, str]]:
+        """(secret id, secret) pairs that may verify a signature for ``key`` right now, newest first."""
+        return [(int(sid), secret) for sid, secret in _ACTIVE_SECRETS.all(key=key, now=now)]
+
+
+class ConsumerSecret(BaseModel):
+    """One shared secret of a consumer; several overlap during a rotation until ``not_after``."""
+
+    consumer = pw.ForeignKeyField(Consumer, backref="secrets", on_delete="CASCADE")
+    # HMAC secrets are plaintext-equivalent by nature (RFC 5849 §4.5): protect the database.
+    secret = pw.CharField(max_length=255)
+    created_at = pw.DateTimeField(default=utcnow)
+    not_after = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("consumer", "not_after"), False),)
+
+
+class Nonce(BaseModel):
+    """Nonces seen within the timestamp window; the unique index is what makes replays fail."""
+
+    consumer_key = pw.CharField(max_length=128)
+    nonce = pw.CharField(max_length=64)
+    timestamp = pw.BigIntegerField(index=True)
+
+    class Meta:
+        indexes = ((("consumer_key", "nonce"), True),)
+
+    @classmethod
+    def record(cls, consumer_key: str, nonce: str, timestamp: int) -> bool:
+        """Atomically record a nonce; False when it was already there (a replay).
+
+        SQLite: INSERT OR IGNORE; PostgreSQL: ON CONFLICT DO NOTHING; MySQL: INSERT IGNORE. The unique
+        index makes this race-free across threads, processes and hosts (no select-then-insert).
+        """
+        with serialized_write():
+            return _RECORD_NONCE.rowcount(key=consumer_key, nonce=nonce, ts=timestamp) > 0
+
+    @classmethod
+    def purge(cls, older_than: int) -> int:
+        return cls.delete().where(cls.timestamp < older_than).execute()
+
+
+class RequestLedger(BaseModel):
+    """Stored answers to state-changing callbacks, so a gateway retry never re-runs an effect."""
+
+    principal = pw.CharField(max_length=255)
+    organization_id = pw.CharField(max_length=36)
+    request_id = pw.CharField(max_length=36)
+    callback_id = pw.CharField(max_length=255)
+    payload_hash = pw.CharField(max_length=64)
+    status = pw.IntegerField()
+    response_body = pw.TextField()
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("principal", "organization_id", "request_id"), True),)
+
+
+# The two statements every signed request runs, rendered once (models/prepared.py).
+_ACTIVE_SECRETS = PreparedQuery(
+    lambda key, now: (
+        ConsumerSecret.select(ConsumerSecret.id, ConsumerSecret.secret)
+        .join(Consumer)
+        .where(
+            (Consumer.key == key) & (ConsumerSecret.not_after.is_null() | (ConsumerSecret.not_after > now))
+        )
+        .order_by(ConsumerSecret.created_at.desc(), ConsumerSecret.id.desc())
+    ),
+    key=str,
+    now=dt.datetime,
+)
+_RECORD_NONCE = PreparedQuery(
+    lambda key, nonce, ts: Nonce.insert(consumer_key=key, nonce=nonce, timestamp=ts).on_conflict_ignore(),
+    key=str,
+    nonce=str,
+    ts=int,
+)
+
+
+CORE_MODELS: list[type[BaseModel]] = [
+    Organization,
+    User,
+    OrganizationMapping,
+    Consumer,
+    ConsumerSecret,
+    Nonce,
+    RequestLedger,
+]
