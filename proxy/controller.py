@@ -1,0 +1,239 @@
+"""Calls back to the APS controller (aps.md §5): OAuth 1.0 with the instance key, through the one session.
+
+URL: urljoin(the APS-Controller-URI pinned for the instance, with a trailing '/', "aps/2/..."). Signing:
+requests-oauthlib ``OAuth1`` (two-legged HMAC-SHA1, no token); it leaves JSON bodies out of the signature
+and sends no ``oauth_body_hash`` (oauthlib's low-level ``Client.sign`` would add one if given the body).
+Retries: GET/PUT/DELETE on 502/503/504 and transport failures; POST only when nothing reached the
+controller (connect failures). The session's own urllib3 retries sit below these and follow the same rule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER
+from requests_oauthlib import OAuth1
+from urllib3.exceptions import NewConnectionError
+
+from proxy.errors import (
+    ApiRejected,
+    ApiUnavailable,
+    ConnectorError,
+    DirectEgressRefused,
+    ProxyFailure,
+    TransportError,
+    TransportTimeout,
+)
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerPolicy:
+    timeout: tuple[float, float] = (5.0, 30.0)  # (connect, read): every call has one
+    max_tries: int = 3
+    backoff: float = 0.5  # doubled per retry, with jitter
+    body_limit: int = 2048  # error bodies kept (truncated) for messages
+
+
+def controller_url(controller_uri: str, path: str) -> str:
+    """urljoin on the controller base; a missing trailing '/' would make urljoin drop the last segment."""
+    base = controller_uri if controller_uri.endswith("/") else controller_uri + "/"
+    return urljoin(base, path.lstrip("/"))
+
+
+def controller_message(text: str) -> str:
+    """The controller's error ``message`` (APS error body), else a short excerpt of the body."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        return document["message"][:300]
+    return " ".join(text.split())[:200]
+
+
+class ControllerClient:
+    """One instance's view of its controller. Thread-safe (the session is shared, nothing else is)."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        controller_uri: str,
+        key: str,
+        secret: str,
+        policy: ControllerPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.session = session
+        self.controller_uri = controller_uri
+        self.policy = policy or ControllerPolicy()
+        self._auth = OAuth1(
+            key,
+            client_secret=secret,
+            signature_method=SIGNATURE_HMAC_SHA1,
+            signature_type=SIGNATURE_TYPE_AUTH_HEADER,
+        )
+        self._sleep = sleep
+        self._rng = rng
+
+    def __repr__(self) -> str:  # the secret never reaches a log or a traceback
+        return f"ControllerClient({self.controller_uri!r})"
+
+    def get_resource(
+        self, resource_id: str, *, transaction_id: str | None = None, act_as: str | None = None
+    ) -> dict[str, Any]:
+        """GET aps/2/resources/{id}. :raise ConnectorError: ApiRejected (4xx), ApiUnavailable, Transport*."""
+        result = self.request(
+            "GET", _resource_path(resource_id), transaction_id=transaction_id, act_as=act_as
+        )
+        if not isinstance(result, dict):
+            raise ApiUnavailable("controller: the resource is not a JSON object", status=200)
+        return result
+
+    def put_resource(
+        self,
+        resource_id: str,
+        body: Mapping[str, Any],
+        *,
+        transaction_id: str | None = None,
+        act_as: str | None = None,
+    ) -> Any:
+        """PUT aps/2/resources/{id} (e.g. usage counters). :raise ConnectorError:"""
+        return self.request(
+            "PUT", _resource_path(resource_id), body, transaction_id=transaction_id, act_as=act_as
+        )
+
+    def resources(self, rql: str = "", *, transaction_id: str | None = None) -> list[Any]:
+        """GET aps/2/resources?<RQL>: the resources this instance may see. :raise ConnectorError:"""
+        result = self.request(
+            "GET", "aps/2/resources" + (f"?{rql}" if rql else ""), transaction_id=transaction_id
+        )
+        return result if isinstance(result, list) else []
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        transaction_id: str | None = None,
+        act_as: str | None = None,
+    ) -> Any:
+        """One call with the bounded retries of the module docstring; returns the decoded JSON (or None).
+
+        :raise ConnectorError: every failure, wrapped once (never a requests exception).
+        """
+        method = method.upper()
+        url = controller_url(self.controller_uri, path)
+        headers = {"Accept": "application/json"}
+        if transaction_id:
+            headers["APS-Transaction-ID"] = transaction_id
+        if act_as:
+            headers["APS-Resource-ID"] = act_as  # impersonation: act as this resource's owner
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode("utf-8")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._once(method, url, data, headers)
+            except ConnectorError as e:
+                if attempt >= self.policy.max_tries or not _retryable(method, e):
+                    raise
+                delay = self.policy.backoff * 2 ** (attempt - 1)
+                delay = delay / 2 + self._rng() * delay / 2
+                log.info(
+                    "controller %s %s: %s; retry %d in %.2fs",
+                    method,
+                    urlsplit(url).path,
+                    e,
+                    attempt,
+                    delay,
+                    extra={"fields": {"transaction": transaction_id}},
+                )
+                self._sleep(delay)
+
+    def _once(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Any:
+        where = urlsplit(url).netloc
+        try:
+            # A fresh Request each time: OAuth1 signs it with a new nonce and timestamp.
+            with self.session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                auth=self._auth,
+                timeout=self.policy.timeout,
+                allow_redirects=False,  # a redirect would carry the signed request elsewhere
+            ) as response:
+                status, text = response.status_code, response.text
+        except ConnectorError:
+            raise
+        except requests.ConnectTimeout as e:
+            raise TransportError(f"controller {where}: connect timed out") from e
+        except requests.Timeout as e:
+            raise TransportTimeout(f"controller {where}: read timed out") from e
+        except requests.RequestException as e:
+            raise TransportError(f"controller {where}: {type(e).__name__}") from e
+        if 200 <= status < 300:
+            if not text.strip():
+                return None
+            try:
+                return json.loads(text)
+            except ValueError as e:
+                raise ApiUnavailable(
+                    f"controller {where}: {status} with a non-JSON body", status=status
+                ) from e
+        body = text[: self.policy.body_limit]
+        message = f"controller {where}: {method} answered {status}: {controller_message(text)}"
+        if status in RETRY_STATUSES or status >= 500 or status == 429:
+            raise ApiUnavailable(message, status=status, body=body)
+        raise ApiRejected(message, status=status, body=body)
+
+
+def _resource_path(resource_id: str) -> str:
+    return "aps/2/resources/" + quote(resource_id, safe="")
+
+
+def _retryable(method: str, error: ConnectorError) -> bool:
+    if isinstance(error, DirectEgressRefused) or isinstance(error, ApiRejected):
+        return False
+    if isinstance(error, ProxyFailure) and ("407" in error.cause or "TLS" in error.cause):
+        return False  # configuration, not weather
+    if method in IDEMPOTENT:
+        return not isinstance(error, ApiUnavailable) or error.status in RETRY_STATUSES
+    return _nothing_sent(error)
+
+
+def _nothing_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached the controller: the connection was never made."""
+    if isinstance(error, ProxyFailure):
+        return True  # the tunnel was refused: nothing went past the proxy
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, requests.ConnectTimeout | NewConnectionError | ConnectionRefusedError):
+            return True
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return False
