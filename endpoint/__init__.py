@@ -1,0 +1,1 @@
+"""Connector endpoint: settings, the signed Tornado service, callback and APS services, the outbox worker."""

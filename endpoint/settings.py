@@ -1,0 +1,228 @@
+"""The service's settings: section dataclasses and load_settings(config file + environment + flags)."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from endpoint.aps.settings import ApsSettings
+from endpoint.config_loader import ConfigError, build_section
+from endpoint.outbox.settings import AcronisSettings, OutboxSettings
+from models.db import DatabaseSettings
+from proxy.session import ProxySettings
+
+ENV_PREFIX = "CONNECTOR_"
+SIGNATURE_METHODS = ("HMAC-SHA1", "HMAC-SHA256")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"  # bind a loopback/private address; the inbound proxy is the public face
+    port: int = 8080
+    workers: int = 1
+    max_header_size: int = 32 * 1024
+    body_timeout: float = 15.0  # slow-body (slowloris) guard
+    idle_connection_timeout: float = 60.0
+    db_threads: int = 8  # database executor; keep <= database.max_connections
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port: must be 0..65535")
+        if self.workers < 1:
+            raise ValueError("workers: must be >= 1")
+        if self.db_threads < 1:
+            raise ValueError("db_threads: must be >= 1")
+        if self.max_header_size < 1024:
+            raise ValueError("max_header_size: must be >= 1024")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSettings:
+    """What the inbound verification pipeline needs."""
+
+    # The URL the controller signs: byte-identical to aps.endpoint in app_instance.json. Required by
+    # `serve` and bootstrap (checked there); commands that never verify a signature may leave it empty.
+    public_base_url: str = ""
+    # Path prefix under which Tornado receives that base ("/" when the proxy maps it one to one).
+    mount_path: str = "/"
+    # Only TCP peers inside these CIDRs may set the client IP through X-Forwarded-For / X-Real-Ip.
+    trusted_proxies: tuple[str, ...] = ()
+    # Development only: accept an http:// public_base_url (APS development mode).
+    allow_plain_http: bool = False
+    max_body_size: int = 1024 * 1024
+    timestamp_window: int = 300
+    signature_methods: tuple[str, ...] = SIGNATURE_METHODS
+    require_body_hash: bool = False  # APSC never sends oauth_body_hash: keep off for controller traffic
+    ledger_ttl: int = 24 * 3600
+    app_code: str = "vendor.app"
+
+    def __post_init__(self) -> None:
+        self._check_public_url()
+        if not (self.mount_path.startswith("/") and self.mount_path.endswith("/")):
+            raise ValueError("mount_path: must start and end with '/'")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as e:
+                raise ValueError(f"trusted_proxies: {cidr!r} is not a CIDR") from e
+        if not 1 <= self.timestamp_window <= 600:
+            raise ValueError("timestamp_window: must be 1..600 seconds")
+        if not self.signature_methods or not set(self.signature_methods) <= set(SIGNATURE_METHODS):
+            raise ValueError(f"signature_methods: choose from {', '.join(SIGNATURE_METHODS)}")
+        if not 1024 <= self.max_body_size <= 64 * 1024 * 1024:
+            raise ValueError("max_body_size: must be 1 KiB..64 MiB")
+
+    def _check_public_url(self) -> None:
+        if not self.public_base_url:
+            return
+        parts = urlsplit(self.public_base_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("public_base_url: must be an absolute https:// URL")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a non-numeric or out-of-range port
+        except ValueError as e:
+            raise ValueError(f"public_base_url: {e}") from e
+        if parts.scheme == "http" and not self.allow_plain_http:
+            raise ValueError(
+                "public_base_url: must be https:// (set allow_plain_http only for local development)"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("public_base_url: must not carry a query, fragment or credentials")
+
+    def require_public_url(self) -> None:
+        """:raise ConfigError: when the public URL needed to verify signatures is not configured."""
+        if not self.public_base_url:
+            raise ConfigError(
+                "endpoint.public_base_url: required (the URL the controller signs, aps.endpoint)"
+            )
+
+    @property
+    def public_base(self) -> str:
+        """public_base_url normalized per RFC 5849 §3.4.1.2, without its trailing slash."""
+        parts = urlsplit(self.public_base_url)
+        host = (parts.hostname or "").lower()
+        if ":" in host:
+            host = f"[{host}]"
+        default_port = {"https": 443, "http": 80}[parts.scheme]
+        netloc = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(c, strict=False) for c in self.trusted_proxies)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """End-user authentication (X-CyberApp-Auth): argon2 cost, cache and throttling."""
+
+    cache_ttl: float = 300.0
+    cache_size: int = 10_000
+    verify_threads: int = 0  # 0: one per CPU core
+    max_pending_verifies: int = 32  # beyond this, 429 instead of unbounded memory (64 MiB per verify)
+    failure_limit: int = 10  # failed logins per identity within failure_window, then 429
+    client_failure_limit: int = 50  # failed logins per client IP within failure_window, then 429
+    failure_window: float = 300.0
+    max_header_bytes: int = 8192
+    argon2_time_cost: int = 3  # RFC 9106 second recommendation (argon2-cffi defaults)
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("cache_size", "max_pending_verifies", "failure_limit", "client_failure_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1")
+        if self.verify_threads < 0:
+            raise ValueError("verify_threads: must be >= 0")
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib: must be >= 8 * argon2_parallelism")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: str = "text"  # "text" or "json"
+
+    def __post_init__(self) -> None:
+        if self.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("level: must be DEBUG, INFO, WARNING or ERROR")
+        if self.format not in ("text", "json"):
+            raise ValueError("format: must be text or json")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    endpoint: EndpointSettings
+    server: ServerSettings = field(default_factory=ServerSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    acronis: AcronisSettings = field(default_factory=AcronisSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    aps: ApsSettings = field(default_factory=ApsSettings)
+
+
+def section_types() -> dict[str, type[Any]]:
+    """Section name -> its dataclass, in declaration order."""
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings from a TOML file, then ``CONNECTOR_<SECTION>_<KEY>`` variables, then flag overrides.
+
+    ``overrides`` maps dotted keys (``"endpoint.public_base_url"``) to values. Secrets are never read
+    here: sections name the environment variable that holds each one (``*_env`` settings).
+    :raise ConfigError: naming the offending key path.
+    """
+    sections = section_types()
+    raw: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                document = tomllib.load(fh)
+        except OSError as e:
+            raise ConfigError(f"config file {os.fspath(path)!r}: {e.strerror}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {os.fspath(path)!r}: {e}") from e
+        for name, table in document.items():
+            if name not in sections:
+                raise ConfigError(f"{name}: unknown section (known: {', '.join(sections)})")
+            if not isinstance(table, dict):
+                raise ConfigError(f"{name}: must be a table")
+            raw[name].update(table)
+    from_environment: dict[tuple[str, str], str] = {}
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        section, _, key = var[len(ENV_PREFIX) :].lower().partition("_")
+        if section in sections and key:
+            raw[section][key] = value
+            from_environment[(section, key)] = var
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if section not in sections or not key:
+            raise ConfigError(f"{dotted}: unknown setting")
+        raw[section][key] = value
+    for (section, key), var in from_environment.items():
+        known = {field.name for field in dataclasses.fields(sections[section])}
+        if key not in known:
+            # Typically a secret variable named like an override (CONNECTOR_PROXY_PASSWORD): say so.
+            raise ConfigError(
+                f"{section}.{key}: unknown setting, from the environment variable {var}; variables named "
+                f"{ENV_PREFIX}<SECTION>_<KEY> override settings, so give secret variables another name"
+            )
+    built = {name: build_section(cls, name, raw[name]) for name, cls in sections.items()}
+    return Settings(**built)

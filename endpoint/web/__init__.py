@@ -1,0 +1,1 @@
+"""The Tornado layer: handlers, the application factory and the server entry point."""

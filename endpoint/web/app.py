@@ -1,0 +1,34 @@
+"""make_app(settings, runtime) -> tornado Application: the URL table and application settings only."""
+
+from __future__ import annotations
+
+import tornado.web
+
+from endpoint.runtime import Runtime
+from endpoint.settings import Settings
+from endpoint.web.aps import aps_routes
+from endpoint.web.callback import CallbackHandler
+from endpoint.web.health import HealthHandler, NotFoundHandler
+from endpoint.web.requestlog import log_request
+
+
+def make_app(settings: Settings, runtime: Runtime) -> tornado.web.Application:
+    """Routes live below ``endpoint.mount_path``; nothing here listens or touches the network."""
+    mount = settings.endpoint.mount_path
+    deps = {"runtime": runtime}
+    routes = [
+        (mount + "callback", CallbackHandler, deps),
+        (mount + "healthz", HealthHandler, deps),
+        *aps_routes(mount, deps),
+    ]
+    return tornado.web.Application(
+        routes,
+        log_function=log_request,
+        # Server-to-server JSON: no cookies, no XSRF tokens, no templates, no debug tracebacks.
+        xsrf_cookies=False,
+        serve_traceback=False,
+        debug=False,
+        compress_response=False,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=deps,
+    )

@@ -1,0 +1,58 @@
+"""GET /healthz (liveness, database and outbound-proxy reachability; unauthenticated, free of details)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import peewee as pw
+
+from endpoint.errors import NotFound, Unavailable
+from endpoint.web.base import BaseHandler
+from models import db
+from proxy.probe import NOT_CONFIGURED, OK, probe_proxy
+
+log = logging.getLogger(__name__)
+
+PROXY_PROBE_TIMEOUT = 2.0  # seconds; a load balancer's health check usually gives up after 5
+
+
+def _ping_database() -> None:
+    db.execute_sql("SELECT 1")
+
+
+class NotFoundHandler(BaseHandler):
+    """Every unrouted path: a JSON 404 with our headers instead of Tornado's HTML page."""
+
+    def prepare(self) -> None:
+        raise NotFound(reason=f"no route for {self.request.path[:100]!r}")
+
+
+class HealthHandler(BaseHandler):
+    """Database and outbound-proxy reachability; 503 only when the database is unreachable.
+
+    Callbacks never go outbound, so an unreachable proxy reports "degraded" with 200: a load balancer
+    must not pull an instance that still answers the controller (the outbox waits for the proxy anyway).
+    """
+
+    async def get(self) -> None:
+        database, proxy = await asyncio.gather(self._database(), self._proxy())
+        serving = database == OK
+        healthy = serving and proxy in (OK, NOT_CONFIGURED)
+        self.set_status(200 if serving else 503)
+        self.finish({"status": "ok" if healthy else "degraded", "database": database, "proxy": proxy})
+
+    async def _database(self) -> str:
+        try:
+            await self.runtime.db.run(_ping_database)
+        except (pw.PeeweeException, OSError, Unavailable) as e:
+            cause = e.__cause__ if isinstance(e, Unavailable) and e.__cause__ is not None else e
+            log.warning("health check: database unreachable (%s)", type(cause).__name__)
+            return "unreachable"
+        return OK
+
+    async def _proxy(self) -> str:
+        settings = self.runtime.settings.proxy
+        timeout = min(settings.connect_timeout, PROXY_PROBE_TIMEOUT)
+        # A blocking connect, so off the IOLoop (the default executor, not the database threads).
+        return await asyncio.get_running_loop().run_in_executor(None, probe_proxy, settings, timeout)

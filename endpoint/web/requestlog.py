@@ -1,0 +1,30 @@
+"""One structured log line per request: no header values, bodies, secrets or signatures, ever."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import tornado.web
+
+log = logging.getLogger("endpoint.access")
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    status = handler.get_status()
+    fields: dict[str, Any] = {
+        "method": handler.request.method,
+        "path": handler.request.path,
+        "status": status,
+        "ms": round(1000 * handler.request.request_time(), 2),
+        "correlation": getattr(handler, "correlation_id", None),
+    }
+    client_ip = getattr(handler, "client_ip", None)
+    if client_ip:
+        fields["client"] = client_ip
+    fields.update(getattr(handler, "log_fields", {}))
+    reason = getattr(handler, "reject_reason", None)
+    if reason:
+        fields["reason"] = reason
+    level = logging.INFO if status < 500 else logging.ERROR
+    log.log(level, "request", extra={"fields": fields})

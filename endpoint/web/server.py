@@ -1,0 +1,139 @@
+"""``python -m endpoint serve``: bind, serve with explicit limits, purge periodically, stop gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+
+import tornado.httpserver
+import tornado.ioloop
+import tornado.netutil
+
+from endpoint.config_loader import ConfigError
+from endpoint.logsetup import configure_logging
+from endpoint.maintenance import purge_expired
+from endpoint.runtime import Runtime, build_runtime
+from endpoint.settings import Settings
+from endpoint.web.app import make_app
+from endpoint.web.prefork import run_workers
+from models import init_database, migrate
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL_MS = 60_000
+DRAIN_TIMEOUT = 10.0
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, help="number of serving processes (default 1)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.logging)
+    try:
+        settings.endpoint.require_public_url()
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    try:
+        sockets = tornado.netutil.bind_sockets(settings.server.port, settings.server.host)
+    except OSError as e:
+        print(
+            f"cannot listen on {settings.server.host}:{settings.server.port}: {e.strerror}", file=sys.stderr
+        )
+        return 2
+    database = init_database(settings.database)
+    migrate(database)
+    workers = args.workers or settings.server.workers
+    if workers == 1:
+        asyncio.run(serve(settings, sockets))
+        return 0
+    database.close_all()  # no pooled connection may cross the fork
+    log.info("serving with %d worker processes", workers)
+    return run_workers(workers, lambda index: _serve_worker(settings, sockets))
+
+
+def _serve_worker(settings: Settings, sockets: list[socket.socket]) -> int:
+    """One forked worker: its own database pool, event loop and executors on the shared sockets."""
+    init_database(settings.database)
+    asyncio.run(serve(settings, sockets))
+    return 0
+
+
+def build_server(settings: Settings, runtime: Runtime) -> tornado.httpserver.HTTPServer:
+    """The HTTP server with the limits of security-checklist §8.3 (no xheaders: see forwarding.py)."""
+    return tornado.httpserver.HTTPServer(
+        make_app(settings, runtime),
+        xheaders=False,
+        decompress_request=False,  # gzip bombs
+        max_header_size=settings.server.max_header_size,
+        max_body_size=settings.endpoint.max_body_size,
+        body_timeout=settings.server.body_timeout,
+        idle_connection_timeout=settings.server.idle_connection_timeout,
+    )
+
+
+async def serve(
+    settings: Settings,
+    sockets: list[socket.socket],
+    *,
+    ready: Callable[[list[str]], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve on already-bound sockets until ``stop`` is set (default: SIGTERM/SIGINT), then drain."""
+    runtime = build_runtime(settings)
+    runtime.start()
+    server = build_server(settings, runtime)
+    server.add_sockets(sockets)
+    urls = [_url(sock) for sock in sockets]
+    log.info("serving on %s (public URL %s)", ", ".join(urls), settings.endpoint.public_base_url)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    purger = tornado.ioloop.PeriodicCallback(lambda: _purge(runtime), PURGE_INTERVAL_MS)
+    purger.start()
+    if ready is not None:
+        ready(urls)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: no new connections; draining in-flight requests")
+        purger.stop()
+        server.stop()
+        await _drain(server, runtime)
+        runtime.close()
+        log.info("stopped")
+
+
+def _purge(runtime: Runtime) -> None:
+    future = asyncio.ensure_future(runtime.db.run(purge_expired, runtime.settings.endpoint, time.time()))
+    future.add_done_callback(lambda f: f.exception() and log.warning("purge failed: %s", f.exception()))
+
+
+async def _drain(server: tornado.httpserver.HTTPServer, runtime: Runtime) -> None:
+    """Let in-flight requests finish (bounded), then close the idle keep-alive connections."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_TIMEOUT
+    while len(runtime.inflight) and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    if len(runtime.inflight):
+        log.warning(
+            "%d requests still in flight after %.0fs; closing anyway", len(runtime.inflight), DRAIN_TIMEOUT
+        )
+    try:
+        await asyncio.wait_for(server.close_all_connections(), DRAIN_TIMEOUT)
+    except TimeoutError:
+        log.warning("connections still open after %.0fs; closing anyway", DRAIN_TIMEOUT)
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"

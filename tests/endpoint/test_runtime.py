@@ -1,0 +1,87 @@
+"""build_runtime: one object graph from the settings, usable end to end without HTTP, and closable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+
+import peewee as pw
+import pytest
+
+from endpoint.callbacks.envelope import parse_callback_request
+from endpoint.callbacks.responses import CallbackResponse
+from endpoint.identity import AuthenticatedUser, VerifiedConsumer
+from endpoint.oauth import InboundRequest
+from endpoint.runtime import Runtime, build_runtime
+from endpoint.stages import OAuthStage
+from models.db import DatabaseSettings
+from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy
+from tests.factories import CONSUMER_KEY, PUBLIC_URL, cyberapp_auth, make_settings, sign
+from tests.live import CALLBACK_PREFIX, EMPTY_TYPE, ENDPOINT_ID
+
+
+@pytest.fixture
+def tenancy(database: pw.Database) -> Tenancy:
+    return build_tenancy()
+
+
+@pytest.fixture
+def runtime(tenancy: Tenancy, db_settings: DatabaseSettings) -> Iterator[Runtime]:
+    runtime = build_runtime(make_settings(database=db_settings, server={"db_threads": 3}))
+    yield runtime
+    runtime.close()
+
+
+def enablement_read() -> bytes:
+    return json.dumps(
+        {
+            "type": EMPTY_TYPE,
+            "request_id": str(uuid.uuid4()),
+            "created_at": "2026-11-22T10:00:00+00:00",
+            "context": {
+                "callback_id": CALLBACK_PREFIX + "a.p.enablement.read.v1.0",
+                "endpoint_id": ENDPOINT_ID,
+                "tenant_id": TENANT_A,
+                "datacenter_url": "https://eu8-cloud.acronis.com",
+            },
+        }
+    ).encode()
+
+
+def test_the_runtime_is_wired_from_the_settings(runtime: Runtime) -> None:
+    assert runtime.settings.server.db_threads == 3
+    [stage] = runtime.transport_stages
+    assert isinstance(stage, OAuthStage)
+    # The password service got the configured (fast) argon2 parameters, not the production defaults.
+    hashed = asyncio.run(runtime.passwords.hash("pw"))
+    assert "m=1024,t=1,p=1" in hashed
+
+
+def test_one_signed_authenticated_callback_through_the_objects(runtime: Runtime, tenancy: Tenancy) -> None:
+    body = enablement_read()
+    request = InboundRequest("POST", "/callback", sign("POST", PUBLIC_URL + "callback"), body)
+
+    async def flow() -> tuple[VerifiedConsumer, AuthenticatedUser, CallbackResponse]:
+        consumer = await runtime.transport_stages[0].verify(request)
+        user = await runtime.authenticator.authenticate(cyberapp_auth("admin", ADMIN_PASSWORD), "127.0.0.1")
+        response = await runtime.dispatcher.dispatch(consumer.key, user, parse_callback_request(body))
+        return consumer, user, response
+
+    consumer, user, response = asyncio.run(flow())
+    assert consumer.key == CONSUMER_KEY
+    assert (user.login, user.organization_id) == ("admin", tenancy.partner.id)
+    assert response.status == 200
+    assert response.body["payload"] == {"vendor_tenant_id": tenancy.partner.id}
+    assert response.body["request_id"] == json.loads(body)["request_id"]
+
+
+def test_close_shuts_the_executors_down(tenancy: Tenancy, db_settings: DatabaseSettings) -> None:
+    runtime = build_runtime(make_settings(database=db_settings))
+    assert asyncio.run(runtime.db.run(lambda: 42)) == 42
+    runtime.close()
+    with pytest.raises(RuntimeError):
+        asyncio.run(runtime.db.run(lambda: 42))
+    with pytest.raises(RuntimeError):
+        asyncio.run(runtime.passwords.hash("pw"))

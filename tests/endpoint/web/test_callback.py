@@ -1,0 +1,371 @@
+"""The real server on a loopback port: every callback over HTTP, envelopes, status codes, replays, logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+import peewee as pw
+import pytest
+import requests
+
+from models import OrganizationMapping, User
+from models.db import DatabaseSettings
+from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy, snapshot
+from tests.factories import CONSUMER_SECRET, cyberapp_auth, make_settings, sign
+from tests.live import CALLBACK_PREFIX, LiveEndpoint, live_endpoint
+
+UUID_CHARS = set("0123456789abcdef-")
+RESPONSE_PREFIX = "cti.a.p.acgw.response.v1.0~"
+
+
+@pytest.fixture
+def tenancy(database: pw.Database) -> Tenancy:
+    return build_tenancy()
+
+
+@pytest.fixture
+def live(tenancy: Tenancy, db_settings: DatabaseSettings) -> Iterator[LiveEndpoint]:
+    with live_endpoint(make_settings(database=db_settings)) as endpoint:
+        yield endpoint
+
+
+def access_lines(caplog: pytest.LogCaptureFixture, count: int = 1) -> list[logging.LogRecord]:
+    """The access-log records; the line is written just after the response is flushed, so wait a bit."""
+    deadline = time.monotonic() + 2
+    while True:
+        lines = [r for r in caplog.records if r.name == "endpoint.access"]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
+def assert_envelope(
+    response: requests.Response, status: int, response_type: str | None = None
+) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) <= {"type", "request_id", "response_id", "payload", "err_message"}
+    assert set(body["response_id"]) <= UUID_CHARS and len(body["response_id"]) == 36
+    if response_type is not None:
+        assert body["type"] == RESPONSE_PREFIX + response_type
+    if status >= 400:
+        assert body["err_message"] and "Traceback" not in response.text
+        assert "payload" not in body
+    return body
+
+
+def test_enablement_lifecycle_over_http(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    body = assert_envelope(live.callback("a.p.enablement.read.v1.0"), 200, "a.p.enablement.read.ok.v1.0")
+    assert body["payload"] == {"vendor_tenant_id": tenancy.partner.id}
+    write = {
+        "vendor_tenant_id": tenancy.partner.id,
+        "acronis_tenant_id": "11111111-2222-4333-8444-555555555555",
+    }
+    body = assert_envelope(
+        live.callback("a.p.enablement.write.v1.0", write), 200, "a.p.success_no_content.v1.0"
+    )
+    assert "payload" not in body
+    assert_envelope(live.callback("a.p.enablement.write.v1.0", write), 200)  # the same ids again
+    remap = {**write, "acronis_tenant_id": "99999999-2222-4333-8444-555555555555"}
+    assert assert_envelope(live.callback("a.p.enablement.write.v1.0", remap), 409)["err_message"]
+    body = assert_envelope(live.callback("a.p.enablement.read.v1.0"), 200)
+    assert body["payload"]["acronis_tenant_id"] == write["acronis_tenant_id"]
+    assert_envelope(live.callback("a.p.topology.read.v1.0", {}), 200, "a.p.topology.read.ok.v1.0")
+    assert_envelope(live.callback("a.p.enablement.reset.v1.0"), 200, "a.p.success_no_content.v1.0")
+    assert (
+        not OrganizationMapping.select().where(OrganizationMapping.organization == tenancy.customer).exists()
+    )
+
+
+def test_user_callbacks_over_http(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    body = assert_envelope(
+        live.callback("vendor.app.users_read.v1.0", tenant_id=TENANT_A),
+        200,
+        "vendor.app.users_read_success.v1.0",
+    )
+    assert [item["name"] for item in body["payload"]["items"]] == ["User 0", "User 1", "User 2"]
+    assert all(set(item) == {"id", "name", "email"} for item in body["payload"]["items"])
+    new = {"login": "New.User", "name": "New", "email": "new@example.net"}
+    assert_envelope(live.callback("vendor.app.user_write.v1.0", new, tenant_id=TENANT_A), 200)
+    assert_envelope(live.callback("vendor.app.user_write.v1.0", new, tenant_id=TENANT_A), 409)
+    user = User.get(User.login == "new.user")
+    reset = live.callback("vendor.app.reset_password.v1.0", {"id": user.id}, tenant_id=TENANT_A)
+    password = assert_envelope(reset, 200, "vendor.app.reset_password_success.v1.0")["payload"]["password"]
+    assert len(password) >= 22
+    me = live.callback("vendor.app.users_read.v1.0", tenant_id=TENANT_A, login="NEW.USER", password=password)
+    assert me.status_code == 403  # authenticated (a customer user), but the acting org is not a partner
+    update = {"id": user.id, "name": "Renamed", "email": "r@example.net"}
+    assert_envelope(live.callback("vendor.app.user_update.v1.0", update, tenant_id=TENANT_A), 200)
+    assert_envelope(live.callback("vendor.app.user_delete.v1.0", {"id": user.id}, tenant_id=TENANT_A), 200)
+    assert_envelope(live.callback("vendor.app.user_delete.v1.0", {"id": user.id}, tenant_id=TENANT_A), 404)
+
+
+def test_cross_tenant_user_callbacks_are_403_and_change_nothing(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    before = snapshot()
+    victim = {"id": tenancy.customer_users[0].id}
+    for name, payload in [
+        ("vendor.app.users_read.v1.0", None),
+        ("vendor.app.user_delete.v1.0", victim),
+        ("vendor.app.reset_password.v1.0", victim),
+    ]:
+        response = live.callback(name, payload, login="other", tenant_id=TENANT_A)
+        assert_envelope(response, 403)
+    assert snapshot() == before
+
+
+def test_idempotent_retry_returns_the_stored_response(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    request_id = str(uuid.uuid4())
+    payload = {"login": "retry.user", "name": "R", "email": "r@example.net"}
+    first = assert_envelope(
+        live.callback("vendor.app.user_write.v1.0", payload, tenant_id=TENANT_A, request_id=request_id), 200
+    )
+    again = assert_envelope(
+        live.callback("vendor.app.user_write.v1.0", payload, tenant_id=TENANT_A, request_id=request_id), 200
+    )  # re-signed with a fresh nonce
+    assert again == first
+    other = {**payload, "login": "another.user"}
+    assert_envelope(
+        live.callback("vendor.app.user_write.v1.0", other, tenant_id=TENANT_A, request_id=request_id), 409
+    )
+
+
+def test_unknown_callback_is_400_only_after_authentication(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    assert_envelope(live.callback("vendor.app.nope.v1.0", {}), 400)
+    assert_envelope(live.callback("vendor.app.nope.v1.0", {}, password="wrong"), 401)
+    assert_envelope(live.callback("vendor.app.nope.v1.0", {}, secret="wrong-secret-0000"), 401)
+
+
+def test_method_content_type_and_size_limits(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    response = live.signed("GET", "/callback")
+    assert_envelope(response, 405)
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    form = sign("POST", live.public_base + "/callback", form_type, body=b"a=1")
+    response = requests.post(live.base_url + "/callback", data=b"a=1", headers=form, timeout=10)
+    assert_envelope(response, 400)
+    response = live.signed(
+        "POST", "/callback", body=b"{}", headers={"Content-Type": "text/plain; x=application/json"}
+    )
+    assert_envelope(response, 400)
+
+
+def test_oversized_content_length_gets_413_before_the_body_is_sent(
+    live: LiveEndpoint, tenancy: Tenancy
+) -> None:
+    host, port = live.base_url.removeprefix("http://").split(":")
+    headers = sign("POST", live.public_base + "/callback")
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        # Only the head: the answer must come without a single body byte (no 1 MiB upload to refuse).
+        conn.sendall(
+            f"POST /callback HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {1024 * 1024 + 1}\r\n\r\n".encode()
+        )
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += conn.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 413")
+
+
+def test_chunked_body_over_the_limit_is_cut_off(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(300):
+            yield b"a" * 8192
+
+    headers = sign("POST", live.public_base + "/callback")
+    try:
+        response = requests.post(live.base_url + "/callback", data=chunks(), headers=headers, timeout=10)
+        assert response.status_code in (400, 413)
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        pass  # Tornado resets the connection once the limit is crossed mid-stream
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b'{"a": 1} trailing',
+        b"[]",
+        b'"text"',
+        b'{"a": NaN}',
+        b"\xef\xbb\xbf{}",
+        b"\xff\xfe{\x00}\x00",
+        b"[" * 10_000,
+        b'{"a": 1' + b"0" * 5000 + b"}",
+        b'{"type": 1, "type": 2}',
+        b"\xc3\x28",
+    ],
+)
+def test_invalid_json_is_400_never_500(live: LiveEndpoint, tenancy: Tenancy, body: bytes) -> None:
+    before = snapshot()
+    headers = {"X-CyberApp-Auth": cyberapp_auth("admin", ADMIN_PASSWORD)}
+    assert_envelope(live.signed("POST", "/callback", body=body, headers=headers), 400)
+    assert snapshot() == before
+
+
+def test_replay_over_http_is_401(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    body = json.dumps({"x": 1}).encode()
+    headers = sign("POST", live.public_base + "/callback")
+    first = requests.post(live.base_url + "/callback", data=body, headers=headers, timeout=10)
+    second = requests.post(live.base_url + "/callback", data=body, headers=headers, timeout=10)
+    assert first.status_code == 400  # authenticated, then the body fails the envelope schema
+    assert second.status_code == 401
+
+
+def test_parallel_replays_get_exactly_one_success(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    envelope = {
+        "type": "cti.a.p.acgw.request.v1.0~a.p.empty.v1.0",
+        "request_id": str(uuid.uuid4()),
+        "created_at": "2026-11-22T10:00:00Z",
+        "context": {
+            "callback_id": CALLBACK_PREFIX + "a.p.enablement.read.v1.0",
+            "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
+            "tenant_id": TENANT_A,
+            "datacenter_url": "https://eu8-cloud.acronis.com",
+        },
+    }
+    body = json.dumps(envelope).encode()
+    headers = sign(
+        "POST", live.public_base + "/callback", {"X-CyberApp-Auth": cyberapp_auth("admin", ADMIN_PASSWORD)}
+    )
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def fire() -> None:
+        barrier.wait()
+        statuses.append(
+            requests.post(live.base_url + "/callback", data=body, headers=headers, timeout=10).status_code
+        )
+
+    threads = [threading.Thread(target=fire) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] + [401] * 7
+
+
+@pytest.mark.parametrize(
+    ("login", "headers", "status"),
+    [
+        ("admin", {"X-CyberApp-Auth": "not base64!"}, 401),
+        ("admin", {"X-CyberApp-Auth": cyberapp_auth("admin", "wrong")}, 401),
+        ("nobody", {}, 401),
+        (None, {}, 401),
+        ("admin", {"X-CyberApp-Extra": "not-base64!"}, 400),
+        ("admin", {"X-CyberApp-Extra": "W10="}, 400),  # base64 of [] (not an object)
+    ],
+)
+def test_end_user_header_failures(
+    live: LiveEndpoint, tenancy: Tenancy, login: str | None, headers: dict[str, str], status: int
+) -> None:
+    before = snapshot()
+    response = live.callback("a.p.enablement.reset.v1.0", login=login, extra_headers=headers)
+    assert_envelope(response, status)
+    if status == 401:
+        assert response.json()["err_message"] == "Authentication failed."
+    assert snapshot() == before
+
+
+def test_forwarding_headers_from_untrusted_peers_are_ignored(
+    live: LiveEndpoint, tenancy: Tenancy, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="endpoint.access")
+    spoof = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Real-Ip": "203.0.113.9",
+        "X-Forwarded-Proto": "http",
+        "X-Scheme": "http",
+        "X-Forwarded-Host": "attacker.example.com",
+        "Host": "attacker.example.com",
+    }
+    response = live.callback("a.p.enablement.read.v1.0", extra_headers=spoof)
+    assert response.status_code == 200  # the signed URL comes from configuration, not from these headers
+    lines = access_lines(caplog)
+    assert lines and lines[-1].fields["client"] == "127.0.0.1"  # type: ignore[attr-defined]
+
+
+def test_forwarding_header_from_a_trusted_proxy_sets_the_client(
+    tenancy: Tenancy, db_settings: DatabaseSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="endpoint.access")
+    settings = make_settings(database=db_settings, endpoint={"trusted_proxies": ("127.0.0.0/8",)})
+    with live_endpoint(settings) as live:
+        live.callback("a.p.enablement.read.v1.0", extra_headers={"X-Forwarded-For": "198.51.100.7"})
+    lines = access_lines(caplog)
+    assert lines and lines[-1].fields["client"] == "198.51.100.7"  # type: ignore[attr-defined]
+
+
+def test_logs_never_carry_secrets(
+    live: LiveEndpoint, tenancy: Tenancy, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for capped in ("oauthlib", "peewee"):  # what configure_logging enforces in the service
+        caplog.set_level(logging.INFO, logger=capped)
+    auth_value = cyberapp_auth("admin", ADMIN_PASSWORD)
+    live.callback("a.p.enablement.read.v1.0")
+    live.callback("a.p.enablement.read.v1.0", password="wrong-password-123")
+    reset = live.callback(
+        "vendor.app.reset_password.v1.0", {"id": tenancy.customer_users[0].id}, tenant_id=TENANT_A
+    )
+    new_password = reset.json()["payload"]["password"]
+    encoded_signature = reset.request.headers["Authorization"].split('oauth_signature="')[1].split('"')[0]
+    text = "\n".join(r.getMessage() + " " + str(getattr(r, "fields", "")) for r in caplog.records)
+    assert "request" in text  # the access log was captured at all
+    for secret in (
+        ADMIN_PASSWORD,
+        "wrong-password-123",
+        auth_value,
+        CONSUMER_SECRET,
+        new_password,
+        encoded_signature,
+        unquote(encoded_signature),
+    ):
+        assert secret not in text
+
+
+def test_unexpected_errors_are_500_with_a_generic_envelope(
+    live: LiveEndpoint, tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from endpoint.callbacks.dispatch import CallbackDispatcher
+
+    async def boom(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals: SELECT * FROM user")
+
+    monkeypatch.setattr(CallbackDispatcher, "dispatch", boom)
+    caplog.set_level(logging.ERROR)
+    response = live.callback("a.p.enablement.read.v1.0")
+    body = assert_envelope(response, 500)
+    assert body["err_message"] == "Internal error." and "SELECT" not in response.text
+    assert any(response.headers["X-Correlation-Id"] in r.getMessage() for r in caplog.records)
+
+
+def test_health_endpoint(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    response = requests.get(live.base_url + "/healthz", timeout=5)
+    assert response.status_code == 200 and response.json()["database"] == "ok"
+
+
+def test_smuggling_framing_is_rejected(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    host, port = live.base_url.removeprefix("http://").split(":")
+    for framing in (
+        b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        b"Content-Length: 1, 2\r\n",
+        b"Content-Length: abc\r\n",
+    ):
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            conn.sendall(
+                b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + framing
+                + b"\r\n{}"
+            )
+            reply = conn.recv(1024)
+        assert reply.startswith(b"HTTP/1.1 4") or reply == b""
