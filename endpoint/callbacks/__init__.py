@@ -1,0 +1,1 @@
+"""Acronis CyberApp callbacks below HTTP: envelope parsing, catalogue, services and the request ledger."""

@@ -1,0 +1,166 @@
+"""CallbackDispatcher: ledger check, callback lookup, type and payload checks, then one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from endpoint.callbacks import ledger, users
+from endpoint.callbacks.catalogue import CallbackSpec, CallContext, build_catalogue
+from endpoint.callbacks.envelope import Envelope, MalformedCallback
+from endpoint.callbacks.ledger import DuplicateRequest, LedgerEntry
+from endpoint.callbacks.responses import CallbackResponse, success_envelope
+from endpoint.callbacks.schemas import first_error_message
+from endpoint.errors import Conflict
+from endpoint.executors import DatabaseRunner
+from endpoint.identity import AuthenticatedUser
+from models import db as database
+
+log = logging.getLogger(__name__)
+
+_ATTEMPTS = 3  # a concurrent duplicate of a non-replayable callback re-runs; bounded, never a loop
+
+
+class CallbackDispatcher:
+    """Runs authenticated callbacks (acronis-callbacks.md §7 steps 6-8).
+
+    Raises ServiceError subclasses (PayloadError 400, Forbidden 403, NotFound 404, Conflict 409); the web
+    layer builds their bodies with error_envelope(). The request_id to echo is always ``envelope.request_id``.
+    """
+
+    def __init__(
+        self, app_code: str, db: DatabaseRunner, hash_password: Callable[[str], Awaitable[str]]
+    ) -> None:
+        self._catalogue = build_catalogue(app_code)
+        self._db = db
+        self._hash_password = hash_password
+
+    async def dispatch(self, principal: str, user: AuthenticatedUser, envelope: Envelope) -> CallbackResponse:
+        """Answer one callback for ``user`` (whose organization is ORG) under transport ``principal``.
+
+        :raise MalformedCallback: unknown callback, wrong type, bad payload. :raise Forbidden, NotFound,
+            Conflict: per callback; Conflict also when the request_id was used for another request.
+        """
+        org_id = user.organization_id
+        spec = self._catalogue.get(envelope.callback_id)
+        digest = ledger.request_hash(envelope)
+        if spec is None or not spec.new_password:
+            # Steps 6-8 in one database call: ledger, checks (pure), then the effect.
+            return await self._db.run(self._answer, spec, principal, org_id, envelope, digest)
+        # reset_password: argon2 must run between the checks and the transaction, on its own executor.
+        replay = await self._db.run(self._prior_answer, spec, principal, org_id, envelope, digest)
+        if replay is not None:
+            return replay
+        spec = self._check(envelope, spec)
+        password = users.new_password()
+        hashed = await self._hash_password(password)
+        call = CallContext(
+            org_id,
+            envelope.tenant_id,
+            envelope.datacenter_url,
+            envelope.payload,
+            password=password,
+            password_hash=hashed,
+        )
+        return await self._db.run(_execute, spec, call, principal, envelope.request_id, digest)
+
+    def _prior_answer(
+        self, spec: CallbackSpec | None, principal: str, org_id: str, envelope: Envelope, digest: str
+    ) -> CallbackResponse | None:
+        """Step 6, in the database thread: the stored answer of a repeat, if any.
+
+        :raise Conflict: the request_id was recorded for another callback or payload.
+        """
+        prior = ledger.lookup(principal, org_id, envelope.request_id)
+        return None if prior is None else _replay(prior, envelope, digest, spec)
+
+    def _answer(
+        self, spec: CallbackSpec | None, principal: str, org_id: str, envelope: Envelope, digest: str
+    ) -> CallbackResponse:
+        """Steps 6-8 in the database thread (the checks of step 7 are pure and cheap)."""
+        replay = self._prior_answer(spec, principal, org_id, envelope, digest)
+        if replay is not None:
+            return replay
+        checked = self._check(envelope, spec)
+        call = CallContext(org_id, envelope.tenant_id, envelope.datacenter_url, envelope.payload)
+        return _execute(checked, call, principal, envelope.request_id, digest)
+
+    def _check(self, envelope: Envelope, spec: CallbackSpec | None) -> CallbackSpec:
+        """Step 7: known callback, matching type, valid payload, data center where one is used."""
+        rid = envelope.request_id
+        if spec is None:
+            raise MalformedCallback("Malformed request: unknown callback_id.", request_id=rid)
+        if envelope.type != spec.request_type:
+            raise MalformedCallback("Malformed request: type does not match the callback.", request_id=rid)
+        message = first_error_message(spec.payload_schema, envelope.payload, "payload")
+        if message is not None:
+            raise MalformedCallback(message, request_id=rid)
+        if spec.needs_datacenter and envelope.datacenter_url is None:
+            raise MalformedCallback(
+                "Malformed request: context.datacenter_url is required for this callback.", request_id=rid
+            )
+        return spec
+
+
+def _replay(
+    prior: LedgerEntry, envelope: Envelope, digest: str, spec: CallbackSpec | None
+) -> CallbackResponse | None:
+    """The stored answer for a repeat; None when a repeat must run again (reset_password).
+
+    :raise Conflict: the request_id was recorded for another callback or payload.
+    """
+    if not prior.same_request(envelope.callback_id, digest):
+        log.info("request_id reused for a different request: callback=%s", envelope.callback_id)
+        raise Conflict(
+            ledger.REUSED_MESSAGE, reason="ledger: request_id reused with another callback or payload"
+        )
+    if spec is not None and not spec.replayable:
+        return None
+    log.info("ledger replay: callback=%s", envelope.callback_id)
+    return CallbackResponse(prior.status, prior.body)
+
+
+def _execute(
+    spec: CallbackSpec, call: CallContext, principal: str, request_id: str, digest: str
+) -> CallbackResponse:
+    """Step 8, in the database thread: authorization, effect and (for writes) the ledger entry, in one
+    transaction."""
+    if not spec.writes:
+        # Reads need no transaction: on SQLite one would be BEGIN IMMEDIATE, serializing every reader
+        # behind the single write lock.
+        return CallbackResponse(200, success_envelope(request_id, spec.response_type, spec.service(call)))
+    for _ in range(_ATTEMPTS):
+        try:
+            with database.atomic():
+                prior = ledger.claim(principal, call.organization_id, request_id, spec.callback_id, digest)
+                if prior is not None:
+                    # Recorded meanwhile (after our step-6 lookup): answer as a repeat would be.
+                    if not prior.same_request(spec.callback_id, digest):
+                        raise Conflict(ledger.REUSED_MESSAGE, reason="ledger: request_id reused")
+                    if spec.replayable:
+                        return CallbackResponse(prior.status, prior.body)
+                result = spec.service(call)
+                body = success_envelope(request_id, spec.response_type, result)
+                if prior is None:
+                    ledger.store(principal, call.organization_id, request_id, 200, _stored_body(spec, body))
+                return CallbackResponse(200, body)
+        except DuplicateRequest:
+            # A concurrent duplicate committed first; our transaction rolled back. Answer from its entry.
+            entry = ledger.lookup(principal, call.organization_id, request_id)
+            if entry is None:
+                continue
+            if not entry.same_request(spec.callback_id, digest):
+                raise Conflict(
+                    ledger.REUSED_MESSAGE, reason="ledger: request_id reused (concurrent)"
+                ) from None
+            if spec.replayable:
+                return CallbackResponse(entry.status, entry.body)
+    raise RuntimeError("request ledger: no stable answer after concurrent duplicates")
+
+
+def _stored_body(spec: CallbackSpec, body: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger keeps: the body as sent, except that a new password is never stored (§13 point 12)."""
+    if spec.replayable:
+        return body
+    return {key: value for key, value in body.items() if key != "payload"}

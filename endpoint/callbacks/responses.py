@@ -1,0 +1,46 @@
+"""Callback response envelopes: success and error bodies, exactly the fields the Gateway schema allows."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RESPONSE_PREFIX = "cti.a.p.acgw.response.v1.0~"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResponse:
+    """What the web layer writes: ``body`` as JSON with ``status``."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def success_envelope(request_id: str, response_type: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    """A success body; the ``payload`` key is left out entirely when the response type defines none (§5)."""
+    body: dict[str, Any] = {"type": response_type, "request_id": request_id, "response_id": str(uuid.uuid4())}
+    if payload is not None:
+        body["payload"] = payload
+    return body
+
+
+def error_type(app_code: str) -> str:
+    """The project-defined error response type (acronis-callbacks.md §13 point 5)."""
+    return f"{RESPONSE_PREFIX}{app_code}.error.v1.0"
+
+
+def error_envelope(request_id: str | None, message: str, app_code: str) -> dict[str, Any]:
+    """An error body: type, request_id (only when known), response_id and err_message. No other field, ever.
+
+    ``message`` must already be client-safe (ServiceError.message), never exception text.
+    """
+    body: dict[str, Any] = {"type": error_type(app_code)}
+    if request_id is not None:
+        body["request_id"] = request_id
+    body["response_id"] = str(uuid.uuid4())
+    body["err_message"] = message
+    return body

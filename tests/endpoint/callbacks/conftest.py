@@ -1,0 +1,36 @@
+"""Fixtures for the callback tests: the tenant tree, a real database runner and a dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import peewee as pw
+import pytest
+
+from endpoint.callbacks.dispatch import CallbackDispatcher
+from endpoint.executors import DatabaseRunner
+from tests.endpoint.callbacks import RecordingHasher, World, build_world
+
+
+@pytest.fixture
+def world(database: pw.Database) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def runner(database: pw.Database) -> Iterator[DatabaseRunner]:
+    db_runner = DatabaseRunner(threads=2)
+    try:
+        yield db_runner
+    finally:
+        db_runner.shutdown()
+
+
+@pytest.fixture
+def hasher() -> RecordingHasher:
+    return RecordingHasher()
+
+
+@pytest.fixture
+def dispatcher(runner: DatabaseRunner, hasher: RecordingHasher) -> CallbackDispatcher:
+    return CallbackDispatcher("vendor.app", runner, hasher)
