@@ -1,0 +1,62 @@
+"""The outbound side of the APS services: the process's one session (built lazily) and its thread pool."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from endpoint.aps.settings import ApsSettings
+from proxy.controller import ControllerClient, ControllerPolicy
+from proxy.session import ProxySettings, build_session
+
+log = logging.getLogger(__name__)
+
+
+class Outbound:
+    """Controller clients share ``build_session()``'s session: configured proxy only, CA bundle, retries.
+
+    The session is built on first use so a serving process without outbound configuration still starts;
+    a missing proxy password then fails the call (ConnectorConfigError), never the process.
+    """
+
+    def __init__(
+        self,
+        proxy: ProxySettings,
+        aps: ApsSettings,
+        environ: Mapping[str, str],
+        session: requests.Session | None = None,
+    ) -> None:
+        self._proxy = proxy
+        self._environ = environ
+        self._session = session
+        self._lock = threading.Lock()
+        self.proxy_settings = proxy
+        self.policy = ControllerPolicy(
+            timeout=aps.controller_timeout, max_tries=aps.controller_max_tries, backoff=aps.controller_backoff
+        )
+        self.executor = ThreadPoolExecutor(max_workers=aps.outbound_threads, thread_name_prefix="aps-out")
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
+
+    def session(self) -> requests.Session:
+        """:raise ConnectorConfigError: the proxy password variable is unset."""
+        with self._lock:
+            if self._session is None:
+                # signed: ControllerClient re-signs each retry itself; a verbatim resend replays the nonce.
+                self._session = build_session(self._proxy, self._environ, signed=True)
+            return self._session
+
+    def controller(self, controller_uri: str, key: str, secret: str) -> ControllerClient:
+        return ControllerClient(self.session(), controller_uri, key, secret, self.policy)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
