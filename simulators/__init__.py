@@ -1,0 +1,1 @@
+"""Stand-ins for remote systems (Acronis API, forward proxy) for tests, the benchmark and the local stack."""
