@@ -1,0 +1,1 @@
+"""The local development stack behind the README's run command (processes only; nothing is imported)."""

@@ -1,0 +1,174 @@
+"""How each process of the local stack is started: command lines, environments, readiness."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from endpoint.devstack.layout import (
+    ACRONIS_DC,
+    CONTROLLER_URI,
+    REPO,
+    SECRET_ENV,
+    SIM_CLIENT_SECRET,
+    StackFiles,
+    StackOptions,
+)
+from endpoint.devstack.supervisor import StackError
+
+MITMDUMP = REPO / ".venv-mitm" / "bin" / "mitmdump"
+ADDONS = REPO / "proxy" / "mitm"
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    ready_port: tuple[str, int] | None = None
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A clean environment for children: no proxy or CA variables leak in from the shell."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "TZ")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env["PYTHONUNBUFFERED"] = "1"
+    return {**env, **(extra or {})}
+
+
+def _authority(url: str) -> str:
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}[parts.scheme]
+    return f"{parts.hostname}:{parts.port or default}"
+
+
+def endpoint(options: StackOptions, files: StackFiles) -> Component:
+    return Component(
+        "endpoint",
+        [sys.executable, "-m", "endpoint", "serve", "--config", str(files.config)],
+        ready_port=(options.host, options.endpoint_port),
+    )
+
+
+def worker(options: StackOptions, files: StackFiles) -> Component:
+    return Component(
+        "outbox-worker",
+        [sys.executable, "-m", "endpoint", "push", "--config", str(files.config), "--progress", "plain"],
+        env={SECRET_ENV: SIM_CLIENT_SECRET},
+    )
+
+
+def acronis_simulator(options: StackOptions, files: StackFiles) -> Component:
+    return Component(
+        "acronis-simulator",
+        [
+            sys.executable,
+            "-m",
+            "simulators.acronis_api",
+            "--host",
+            options.host,
+            "--port",
+            str(options.acronis_port),
+            "--record",
+            str(files.logs / "acronis-received.jsonl"),
+        ],
+        ready_port=(options.host, options.acronis_port),
+    )
+
+
+def controller_simulator(options: StackOptions, files: StackFiles) -> Component:
+    return Component(
+        "controller-simulator",
+        [
+            sys.executable,
+            "-m",
+            "simulators.controller",
+            "--instance",
+            str(files.instance),
+            "serve",
+            "--host",
+            options.host,
+            "--port",
+            str(options.controller_port),
+            "--public-uri",
+            CONTROLLER_URI,
+            "--record",
+            str(files.logs / "controller-received.jsonl"),
+        ],
+        ready_port=(options.host, options.controller_port),
+    )
+
+
+def outbound_proxy(options: StackOptions, files: StackFiles, faults: tuple[str, ...] = ()) -> Component:
+    """mitmdump as the forward proxy: audit every flow, allow only two hosts, route them to the stand-ins."""
+    sim = f"http://{options.host}"
+    argv = [
+        str(MITMDUMP),
+        "--listen-host",
+        options.host,
+        "--listen-port",
+        str(options.outbound_port),
+        "--set",
+        f"confdir={files.mitm}",
+        "--set",
+        "connection_strategy=lazy",
+        "-s",
+        str(ADDONS / "audit.py"),
+        "-s",
+        str(ADDONS / "standins.py"),
+        "-s",
+        str(ADDONS / "faults.py"),
+        "--set",
+        f"audit_log={files.audit_log}",
+        "--set",
+        f"audit_allow={_authority(ACRONIS_DC)}",
+        "--set",
+        f"audit_allow={_authority(CONTROLLER_URI)}",
+        "--set",
+        f"standins={_authority(ACRONIS_DC)}={sim}:{options.acronis_port}",
+        "--set",
+        f"standins={_authority(CONTROLLER_URI)}={sim}:{options.controller_port}",
+    ]
+    for spec in faults:
+        argv += ["--set", f"faults={spec}"]
+    return Component("outbound-proxy", argv, ready_port=(options.host, options.outbound_port))
+
+
+def inbound_proxy(options: StackOptions, files: StackFiles) -> Component:
+    """mitmdump as the reverse proxy presenting the public URL (TLS with the local mitmproxy CA)."""
+    argv = [
+        str(MITMDUMP),
+        "--mode",
+        f"reverse:http://{options.host}:{options.endpoint_port}@{options.inbound_port}",
+        "--listen-host",
+        options.host,
+        "--set",
+        f"confdir={files.mitm}",
+        "-s",
+        str(ADDONS / "inbound.py"),
+        "-s",
+        str(ADDONS / "audit.py"),
+        "--set",
+        f"inbound_controller_uri={CONTROLLER_URI}",
+        "--set",
+        f"audit_log={files.logs / 'inbound-audit.jsonl'}",
+    ]
+    return Component("inbound-proxy", argv, ready_port=(options.host, options.inbound_port))
+
+
+def require_mitmdump() -> None:
+    """:raise StackError: mitmproxy's own environment is missing."""
+    if not MITMDUMP.exists():
+        raise StackError(f"{MITMDUMP} not found: run scripts/setup (mitmproxy lives in .venv-mitm)")
+
+
+def wait_for_ca(files: StackFiles, timeout: float = 20.0) -> None:
+    """mitmproxy writes its CA on first start; clients need the file to trust the interception."""
+    deadline = time.monotonic() + timeout
+    while not files.ca_cert.exists():
+        if time.monotonic() > deadline:
+            raise StackError(f"mitmproxy CA not written to {files.ca_cert}")
+        time.sleep(0.05)

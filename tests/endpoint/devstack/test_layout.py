@@ -1,0 +1,59 @@
+"""The stack's ports, files and the connector config it writes."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from endpoint.devstack.layout import (
+    ACRONIS_DC,
+    CONTROLLER_URI,
+    REPO,
+    SECRET_ENV,
+    StackFiles,
+    StackOptions,
+    admin_password,
+    shown,
+    write_config,
+)
+from endpoint.settings import load_settings
+
+
+def test_proxied_config_routes_everything_through_the_outbound_proxy(tmp_path: Path) -> None:
+    options, files = StackOptions(), StackFiles(tmp_path)
+    write_config(options, files)
+    settings = load_settings(files.config, {})
+    assert settings.endpoint.public_base_url == "https://localhost:8443/"
+    assert settings.endpoint.trusted_proxies == ("127.0.0.1/32",)
+    assert settings.proxy.url == "http://127.0.0.1:8081" and settings.proxy.ca_bundle == str(files.ca_cert)
+    assert settings.acronis.datacenters[0].url == ACRONIS_DC
+    assert settings.acronis.datacenters[0].client_secret_env == SECRET_ENV
+    assert "sim-secret" not in files.config.read_text()  # the secret comes from the environment only
+    assert CONTROLLER_URI in settings.aps.controller_allowlist
+
+
+def test_plain_config_has_no_proxy(tmp_path: Path) -> None:
+    options, files = StackOptions(proxies=False, endpoint_port=9000), StackFiles(tmp_path)
+    write_config(options, files)
+    settings = load_settings(files.config, {})
+    assert (
+        settings.endpoint.public_base_url == "http://127.0.0.1:9000/" and settings.endpoint.allow_plain_http
+    )
+    assert settings.proxy.url is None
+    assert set(options.ports()) == {"endpoint"}
+
+
+def test_ports_name_every_component() -> None:
+    assert set(StackOptions().ports()) == {"endpoint", "inbound", "outbound", "acronis", "controller"}
+
+
+def test_admin_password_is_generated_once_owner_only(tmp_path: Path) -> None:
+    files = StackFiles(tmp_path)
+    first = admin_password(files)
+    assert admin_password(files) == first and len(first) >= 24
+    assert stat.S_IMODE(files.admin_password.stat().st_mode) == 0o600
+
+
+def test_shown_paths() -> None:
+    assert shown(REPO / "var" / "local") == "var/local"
+    assert shown(Path("/elsewhere/x")) == "/elsewhere/x"

@@ -1,0 +1,71 @@
+"""``python -m endpoint stack`` flags reach the stack options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from endpoint.devstack import stack_cmd
+from endpoint.devstack.stack import StackOptions
+from tests.factories import make_settings
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host")
+    stack_cmd.configure_parser(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_flags_become_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[StackOptions, Any]] = []
+    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults: seen.append((options, faults)) or 0)
+    args = parse(
+        "--data-dir",
+        "/tmp/x",
+        "--endpoint-port",
+        "9999",
+        "--inbound-port",
+        "9443",
+        "--outbound-port",
+        "9081",
+        "--acronis-port",
+        "9991",
+        "--controller-port",
+        "9992",
+        "--seed",
+        "4",
+        "--demo-items",
+        "5",
+        "--fault",
+        "503@*?rate=0.5",
+        "--fault",
+        "407@*",
+    )
+    assert stack_cmd.run(args, make_settings()) == 0
+    assert seen == [
+        (
+            StackOptions(
+                data_dir=Path("/tmp/x"),
+                host="127.0.0.1",
+                endpoint_port=9999,
+                inbound_port=9443,
+                outbound_port=9081,
+                acronis_port=9991,
+                controller_port=9992,
+                seed=4,
+                demo_items=5,
+            ),
+            ("503@*?rate=0.5", "407@*"),
+        )
+    ]
+
+
+def test_no_proxies_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[StackOptions] = []
+    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults: seen.append(options) or 0)
+    assert stack_cmd.run(parse("--no-proxies", "--host", "127.0.0.2"), make_settings()) == 0
+    assert seen[0].proxies is False and seen[0].host == "127.0.0.2" and seen[0].endpoint_port == 8080

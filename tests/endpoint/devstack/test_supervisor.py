@@ -1,0 +1,98 @@
+"""Supervisor: children start in their own session, readiness is awaited, stop_all leaves no orphans."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from endpoint.devstack.supervisor import StackError, Supervisor, port_is_free, require_free_ports
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_start_waits_for_the_port_and_stop_all_kills_the_whole_tree(tmp_path: Path) -> None:
+    port = free_port()
+    # The child spawns a grandchild that ignores SIGTERM: only the process-group kill can reach it.
+    script = (
+        "import subprocess, sys, http.server, socketserver;"
+        "g = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(600)']);"
+        f"open({str(tmp_path / 'grandchild')!r}, 'w').write(str(g.pid));"
+        f"socketserver.TCPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler).serve_forever()"
+    )
+    supervisor = Supervisor(tmp_path / "logs")
+    child = supervisor.start("web", [sys.executable, "-c", script], ready_port=("127.0.0.1", port))
+    assert not port_is_free("127.0.0.1", port)
+    deadline = time.monotonic() + 5
+    while not (tmp_path / "grandchild").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    grandchild = int((tmp_path / "grandchild").read_text())
+    supervisor.stop_all(timeout=2)
+    assert child.process.poll() is not None
+    deadline = time.monotonic() + 5
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(grandchild)
+    assert (tmp_path / "logs" / "web.log").exists()
+
+
+def test_a_child_that_dies_early_is_reported_with_its_log(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path)
+    with pytest.raises(StackError, match=r"exited with status 3.*web\.log"):
+        supervisor.start(
+            "web",
+            [sys.executable, "-c", "import sys; sys.exit(3)"],
+            ready_port=("127.0.0.1", free_port()),
+            timeout=5,
+        )
+    supervisor.stop_all()
+
+
+def test_never_listening_times_out(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path)
+    with pytest.raises(StackError, match="not listening"):
+        supervisor.start(
+            "idle",
+            [sys.executable, "-c", "import time; time.sleep(30)"],
+            ready_port=("127.0.0.1", free_port()),
+            timeout=0.5,
+        )
+    supervisor.stop_all(timeout=2)
+
+
+def test_taken_ports_are_named() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(StackError, match=rf"endpoint \(127\.0\.0\.1:{port}\)"):
+            require_free_ports({"endpoint": ("127.0.0.1", port), "other": ("127.0.0.1", free_port())})
+
+
+def test_first_exited(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path)
+    supervisor.start("quick", [sys.executable, "-c", "pass"])
+    supervisor.start("slow", [sys.executable, "-c", "import time; time.sleep(30)"])
+    deadline = time.monotonic() + 5
+    while supervisor.first_exited() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    exited = supervisor.first_exited()
+    assert exited is not None and exited.name == "quick"
+    supervisor.stop_all(timeout=2)
