@@ -1,0 +1,1 @@
+"""Benchmarks: scripted, printing numbers and ratios against a baseline measured in the same run."""

@@ -1,0 +1,94 @@
+"""Data and requests for the callback benchmark: a seeded database and pre-signed users_read calls."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.loadgen import build_request
+from endpoint.passwords import make_hasher
+from endpoint.settings import AuthSettings
+from models import User, init_database, migrate
+from models.db import DatabaseSettings
+from tests.dbutil import scratch_database
+from tests.factories import (
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    create_consumer,
+    create_customer,
+    create_org,
+    cyberapp_auth,
+    map_org,
+    sign,
+)
+
+PUBLIC_URL = "https://connector.example.com/"
+TENANT = "0dd47bbb-d065-447f-ab7c-06e05887078b"
+PASSWORD = "bench-admin-password"
+
+
+@contextmanager
+def seeded_database(backend: str, tmp: Path) -> Iterator[str]:
+    """A fresh database on ``backend`` with the benchmark's data; yields its URL, drops it afterwards."""
+    with scratch_database(backend, tmp) as settings:
+        seed(settings)
+        yield settings.url
+
+
+def seed(settings: DatabaseSettings) -> None:
+    """Partner + admin (production argon2 hash), a mapped customer with 50 users, the consumer."""
+    database = init_database(settings)
+    migrate(database)
+    hasher = make_hasher(AuthSettings())
+    with database.connection_context():
+        create_consumer()
+        partner = create_org("Bench Partner")
+        User.create(
+            login="admin",
+            name="Admin",
+            email="admin@example.com",
+            organization=partner,
+            password_hash=hasher.hash(PASSWORD),
+        )
+        customer = create_customer("Fifty Seats", partner)
+        map_org(customer, TENANT)
+        User.insert_many(
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "login": f"user{i:02d}",
+                    "name": f"User {i:02d}",
+                    "email": f"user{i:02d}@example.com",
+                    "organization": customer.id,
+                }
+                for i in range(50)
+            ]
+        ).execute()
+    database.close_all()
+
+
+def users_read_request(host: str) -> bytes:
+    """One freshly signed users_read callback (its own nonce), as raw HTTP/1.1 bytes."""
+    envelope = {
+        "type": "cti.a.p.acgw.request.v1.0~vendor.app.users_read.v1.0",
+        "request_id": str(uuid.uuid4()),
+        "created_at": "2026-11-22T10:00:00+00:00",
+        "context": {
+            "callback_id": "cti.a.p.acgw.callback.v1.0~vendor.app.users_read.v1.0",
+            "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
+            "tenant_id": TENANT,
+            "datacenter_url": "https://eu8-cloud.acronis.com",
+        },
+    }
+    body = json.dumps(envelope).encode()
+    headers = sign(
+        "POST",
+        PUBLIC_URL + "callback",
+        {"X-CyberApp-Auth": cyberapp_auth("admin", PASSWORD)},
+        key=CONSUMER_KEY,
+        secret=CONSUMER_SECRET,
+    )
+    return build_request("POST", "/callback", host, headers, body)
