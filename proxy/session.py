@@ -13,9 +13,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection
-from urllib3.util.retry import Retry
 
 from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure
+from proxy.retry import make_retry
 
 log = logging.getLogger(__name__)
 
@@ -107,47 +107,6 @@ class ProxySettings:
                 raise ConnectorConfigError(f"proxy.password_env: variable {self.password_env} is not set")
             userinfo += ":" + quote(password, safe="")
         return f"{parts.scheme}://{userinfo}@{(self.display_url or '').split('://', 1)[1]}"
-
-
-class CappedRetry(Retry):
-    """urllib3 Retry whose Retry-After is capped on every urllib3 2.x (retry_after_max is recent)."""
-
-    cap: float = 60.0
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), self.cap)
-
-    def new(self, **kw: Any) -> CappedRetry:
-        fresh = super().new(**kw)
-        fresh.cap = self.cap
-        return fresh  # type: ignore[return-value]
-
-
-def make_retry(settings: ProxySettings, *, signed: bool = False) -> CappedRetry:
-    """Connection errors always (nothing was sent); statuses only for idempotent methods; `other` never.
-
-    ``signed``: the requests carry a one-time signature (OAuth 1.0 nonce). urllib3 resends a request
-    verbatim, so a status or read retry would replay a nonce the receiver has already recorded and earn
-    a 401; only connect failures (the request never left) are retried here, the caller re-signs the rest.
-    """
-    resend = 0 if signed else settings.retries
-    retry = CappedRetry(
-        total=settings.retries,
-        connect=settings.retries,
-        read=resend,
-        status=resend,
-        other=0,  # unknown errors (TLS, tunnel 407) are not retried
-        redirect=0,
-        allowed_methods=frozenset(m.upper() for m in settings.retry_methods),
-        status_forcelist=frozenset(settings.retry_statuses),
-        backoff_factor=settings.backoff_factor,
-        backoff_max=settings.backoff_max,
-        backoff_jitter=settings.backoff_factor / 2,
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the caller sees the final response and decides
-    )
-    retry.cap = settings.retry_after_max
-    return retry
 
 
 class ProxySession(requests.Session):
@@ -292,7 +251,9 @@ def build_session(
     """
     session = ProxySession(settings, settings.proxy_url(environ))
     adapter = ProxyAdapter(
-        max_retries=make_retry(settings, signed=signed), pool_connections=4, pool_maxsize=settings.pool_maxsize
+        max_retries=make_retry(settings, signed=signed),
+        pool_connections=4,
+        pool_maxsize=settings.pool_maxsize,
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)

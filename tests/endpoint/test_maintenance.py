@@ -14,8 +14,16 @@ from models.db import utcnow
 
 
 def ledger_row(request_id: str, age: dt.timedelta) -> None:
-    RequestLedger.create(principal="k", organization_id="o", request_id=request_id, callback_id="c",
-                         payload_hash="h", status=200, response_body="{}", created_at=utcnow() - age)
+    RequestLedger.create(
+        principal="k",
+        organization_id="o",
+        request_id=request_id,
+        callback_id="c",
+        payload_hash="h",
+        status=200,
+        response_body="{}",
+        created_at=utcnow() - age,
+    )
 
 
 def test_purge_expired(database: pw.Database) -> None:

@@ -199,14 +199,18 @@ def test_through_the_real_session_and_a_forward_proxy(controller: ControllerServ
     assert controller.resource(RID) == {"aps": {"id": RID}, "name": "T", "USERS": {"usage": 2}}
 
 
-def test_a_retry_after_a_503_is_re_signed_never_a_replayed_nonce(controller: ControllerServer, tls: Tls) -> None:
+def test_a_retry_after_a_503_is_re_signed_never_a_replayed_nonce(
+    controller: ControllerServer, tls: Tls
+) -> None:
     # The controller records the nonce of the request it answered 503; urllib3's verbatim resend would be
     # refused as a replay (401), so the signed session leaves status retries to the client, which re-signs.
     controller.put(RID, {"aps": {"id": RID}, "name": "T"})
     controller.fault("GET", f"/aps/2/resources/{RID}", 503, times=1)
     session = build_session(ProxySettings(ca_bundle=tls.ca_pem, retries=3, backoff_factor=0), {}, signed=True)
     try:
-        live = ControllerClient(session, controller.url, KEY, SECRET, ControllerPolicy(max_tries=3, backoff=0.01))
+        live = ControllerClient(
+            session, controller.url, KEY, SECRET, ControllerPolicy(max_tries=3, backoff=0.01)
+        )
         assert live.get_resource(RID)["name"] == "T"
     finally:
         session.close()

@@ -11,7 +11,7 @@ import requests
 from requests.utils import get_auth_from_url
 
 from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure
-from proxy.session import ProxySettings, build_session, make_retry, user_agent
+from proxy.session import ProxySettings, build_session, user_agent
 from simulators.forward_proxy import ForwardProxy
 from tests.proxy.stubs import StubAdapter
 from tests.simulators.harness import (
@@ -132,21 +132,6 @@ def test_non_http_schemes_are_refused() -> None:
     session, _ = stubbed(ProxySettings(url=PROXY))
     with pytest.raises(DirectEgressRefused):
         session.send(requests.Request("GET", "ftp://files.example.com/x").prepare())
-
-
-def test_retry_policy_spares_post_and_caps_retry_after() -> None:
-    retry = make_retry(ProxySettings(retries=3, retry_after_max=60))
-    assert "POST" not in retry.allowed_methods and "GET" in retry.allowed_methods
-    assert retry.is_retry("GET", 503) and not retry.is_retry("POST", 503)
-    assert retry.is_retry("GET", 429) and not retry.is_retry("GET", 500)
-    assert retry.parse_retry_after("999999") == 60
-    assert retry.new(total=1).parse_retry_after("999999") == 60  # the cap survives each increment
-    assert retry.other == 0 and retry.raise_on_status is False
-
-
-def test_a_signed_session_retries_only_what_never_left() -> None:
-    retry = make_retry(ProxySettings(retries=3), signed=True)
-    assert retry.connect == 3 and retry.read == 0 and retry.status == 0
 
 
 def test_redirect_to_another_host_carries_no_credentials() -> None:
