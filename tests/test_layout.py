@@ -1,0 +1,102 @@
+"""The tree keeps its promises: mirrored tests, one-way imports, small documented modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("endpoint", "proxy", "models", "simulators")
+MAX_LINES = 300
+# Who may import whom (top-level project packages only); STYLE.md §4.
+ALLOWED_IMPORTS = {
+    "models": set(),
+    "proxy": set(),
+    "endpoint": {"models", "proxy"},
+    "simulators": set(),
+    "bootstrap": {"endpoint", "models", "proxy"},
+}
+PROJECT = set(ALLOWED_IMPORTS)
+
+
+def source_modules() -> list[Path]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "mitm" in path.relative_to(ROOT).parts or path.name in ("__init__.py", "__main__.py"):
+                continue
+            found.append(path)
+    return found
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", source_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_source_module_has_a_mirrored_test(path: Path) -> None:
+    relative = path.relative_to(ROOT)
+    mirrored = ROOT / "tests" / relative.parent / f"test_{relative.name}"
+    assert mirrored.exists(), f"{relative} has no {mirrored.relative_to(ROOT)}"
+
+
+def test_every_test_file_mirrors_a_module() -> None:
+    """The reverse direction: no orphan test files (mitmproxy's filename_matching rule)."""
+    orphans = []
+    for test in sorted((ROOT / "tests").rglob("test_*.py")):
+        relative = test.relative_to(ROOT / "tests")
+        if relative.parts[0] not in PACKAGES or "mitm" in relative.parts:
+            continue
+        source = ROOT / relative.parent / relative.name.removeprefix("test_")
+        if not source.exists():
+            orphans.append(str(relative))
+    assert orphans == []
+
+
+@pytest.mark.parametrize(
+    "path", [*source_modules(), ROOT / "bootstrap.py"], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_imports_flow_one_way(path: Path) -> None:
+    owner = path.relative_to(ROOT).parts[0].removesuffix(".py")
+    used = imported_top_levels(path) & PROJECT
+    forbidden = used - ALLOWED_IMPORTS[owner] - {owner}
+    assert not forbidden, f"{path.relative_to(ROOT)} imports {sorted(forbidden)}"
+
+
+@pytest.mark.parametrize(
+    "path", [*source_modules(), ROOT / "bootstrap.py"], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_runtime_code_never_imports_mitmproxy(path: Path) -> None:
+    assert "mitmproxy" not in imported_top_levels(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*source_modules(), *sorted((ROOT / "proxy" / "mitm").glob("*.py"))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_modules_are_small_and_say_what_they_hold(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_LINES, f"over {MAX_LINES} lines"
+    docstring = ast.get_docstring(ast.parse(text))
+    assert docstring, "missing module docstring"
+
+
+def test_no_module_level_settings_or_environment_reads() -> None:
+    """Importing a package has no side effects: no os.environ reads at module level."""
+    offenders = []
+    for path in source_modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign | ast.AnnAssign | ast.Expr) and "os.environ" in ast.unparse(node):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
