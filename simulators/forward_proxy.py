@@ -18,14 +18,18 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from simulators.background import BackgroundServer
+
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024
 HOP_HEADERS = {"proxy-authorization", "proxy-connection", "connection", "keep-alive"}
 
 
-class ForwardProxy:
+class ForwardProxy(BackgroundServer):
     """Loopback forward proxy: ``start()`` serves in threads; ``stop()`` drops every connection at once."""
+
+    thread_name = "forward-proxy"
 
     def __init__(
         self,
@@ -39,9 +43,8 @@ class ForwardProxy:
         self.flows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
-        self._server = _Server((host, port), _Handler)
+        super().__init__(_Server((host, port), _Handler))
         self._server.proxy = self
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -51,27 +54,9 @@ class ForwardProxy:
     def url(self) -> str:
         return f"http://{self._server.server_address[0]}:{self.port}"
 
-    def start(self) -> ForwardProxy:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="forward-proxy",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until ``shutdown()`` (the CLI uses this)."""
-        try:
-            self._server.serve_forever()
-        finally:
-            self._server.server_close()
-
     def stop(self) -> None:
         """Like a crash: the listener and every open tunnel are closed immediately."""
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
         with self._lock:
             for sock in list(self._sockets):
                 _close(sock)

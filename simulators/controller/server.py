@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from simulators.background import BackgroundServer
 from simulators.controller.verify import Verifier
 
 RESOURCES = "/aps/2/resources"
@@ -60,8 +61,10 @@ class ControllerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class ControllerServer:
+class ControllerServer(BackgroundServer):
     """The simulated controller: ``start()`` serves in a thread; ``stop()`` closes it."""
+
+    thread_name = "controller-sim"
 
     def __init__(
         self,
@@ -73,7 +76,7 @@ class ControllerServer:
         token: str | None = None,
         record_path: str | None = None,
     ) -> None:
-        self._server = _Server((host, port), _Handler)
+        super().__init__(_Server((host, port), _Handler))
         self._context: ssl.SSLContext | None = None
         if tls is not None:
             self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -83,33 +86,10 @@ class ControllerServer:
         self.url = f"{scheme}://{host}:{self._server.server_address[1]}/"
         self.state = ControllerState(Verifier(public_base or self.url), token=token, record_path=record_path)
         self._server.state = self.state
-        self._thread: threading.Thread | None = None
 
     @property
     def public_base(self) -> str:
         return self.state.verifier.public_base + "/"
-
-    def start(self) -> ControllerServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="controller-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        try:
-            self._server.serve_forever()
-        finally:
-            self._server.server_close()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
 
     # -- in-process API -------------------------------------------------------------------------
     def trust(self, key: str, secret: str) -> None:
