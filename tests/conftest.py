@@ -18,31 +18,16 @@ from tests.dbutil import (
     shared_database,
     unreachable_reason,
 )
+from tests.proxy_environ import clear_proxy_environ
 
 # The addon tests import mitmproxy, which lives only in .venv-mitm (scripts/test runs them there).
 collect_ignore = ["proxy/mitm"]
-
-_PROXY_VARS = (
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "SSL_CERT_FILE",
-    "NETRC",
-)
 
 
 @pytest.fixture(autouse=True)
 def clean_proxy_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may depend on (or leak into) the machine's proxy and CA environment."""
-    for var in _PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
+    clear_proxy_environ(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -12,24 +12,13 @@ from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import tflow, tutils
 
+from tests.proxy_environ import clear_proxy_environ
+
 MITM_DIR = Path(__file__).resolve().parents[3] / "proxy" / "mitm"
 # mitmdump puts a script's directory on sys.path while loading it; the scripts import their sibling specs.py.
 if str(MITM_DIR) not in sys.path:
     sys.path.insert(0, str(MITM_DIR))
 
-_PROXY_VARS = (
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "SSL_CERT_FILE",
-)
 
 FlowFactory = Callable[..., http.HTTPFlow]
 
@@ -43,8 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def clean_proxy_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same rule as the root conftest (not loaded here): no test depends on the machine's proxy settings."""
-    for var in _PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
+    clear_proxy_environ(monkeypatch)
 
 
 @pytest.fixture
