@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from endpoint.auth.passwords import make_hasher
 from endpoint.cli import add_settings_flags, settings_from_args
 from endpoint.config_loader import ConfigError
-from endpoint.passwords import make_hasher
 from endpoint.provisioning.demo import POSTMAN_PARTNER_ID, seed_demo
 from endpoint.provisioning.instance import (
     PackageInfo,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.loadgen import build_request
-from endpoint.passwords import make_hasher
+from endpoint.auth.passwords import make_hasher
 from endpoint.settings import AuthSettings
 from models import User, init_database, migrate
 from models.db import DatabaseSettings

@@ -6,8 +6,8 @@ import datetime as dt
 import logging
 import time
 
+from endpoint.auth.oauth import purge_nonces
 from endpoint.callbacks import ledger
-from endpoint.oauth import purge_nonces
 from endpoint.settings import EndpointSettings
 from models.db import utcnow
 

@@ -7,15 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from endpoint.aps.service import ApsService
-from endpoint.authenticate import UserAuthenticator
+from endpoint.auth.credential_cache import VerifiedCredentialCache
+from endpoint.auth.end_user import UserAuthenticator
+from endpoint.auth.oauth import SignatureVerifier
+from endpoint.auth.passwords import PasswordService
+from endpoint.auth.stages import OAuthStage, TransportStage
+from endpoint.auth.throttle import FailureThrottle
 from endpoint.callbacks.dispatch import CallbackDispatcher
-from endpoint.credential_cache import VerifiedCredentialCache
 from endpoint.executors import DatabaseRunner
-from endpoint.oauth import SignatureVerifier
-from endpoint.passwords import PasswordService
 from endpoint.settings import Settings
-from endpoint.stages import OAuthStage, TransportStage
-from endpoint.throttle import FailureThrottle
 
 
 class InFlight:

@@ -15,8 +15,8 @@ import peewee as pw
 from endpoint.aps.context import ApsContext, Outcome, dumps, loads_object
 from endpoint.aps.headers import ApsHeaders
 from endpoint.aps.payloads import AppInput
+from endpoint.auth.identity import VerifiedConsumer
 from endpoint.errors import AuthenticationFailed, Conflict, NotFound, PayloadError, Unavailable
-from endpoint.identity import VerifiedConsumer
 from models import PARTNER, ApsInstance, ApsResource, Organization, db
 from models.aps import ACTIVE, REMOVED, TENANT
 from models.db import serialized_write, utcnow

@@ -24,8 +24,8 @@ from endpoint.aps.headers import ASYNC, ApsHeaders
 from endpoint.aps.outbound import Outbound
 from endpoint.aps.payloads import AppInput, EventInput, UserInput, UserUpdate
 from endpoint.aps.runner import JobExecutor, JobRunner
+from endpoint.auth.identity import VerifiedConsumer
 from endpoint.executors import DatabaseRunner
-from endpoint.identity import VerifiedConsumer
 from endpoint.settings import Settings
 from models import ApsInstance
 from models.aps import RUNNING

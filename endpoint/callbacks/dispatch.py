@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from endpoint.auth.identity import AuthenticatedUser
 from endpoint.callbacks import ledger, users
 from endpoint.callbacks.catalogue import CallbackSpec, CallContext, build_catalogue
 from endpoint.callbacks.envelope import Envelope, MalformedCallback
@@ -14,7 +15,6 @@ from endpoint.callbacks.responses import CallbackResponse, success_envelope
 from endpoint.callbacks.schemas import first_error_message
 from endpoint.errors import Conflict
 from endpoint.executors import DatabaseRunner
-from endpoint.identity import AuthenticatedUser
 from models import db as database
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,8 @@ from typing import Any
 
 import tornado.web
 
+from endpoint.auth.identity import VerifiedConsumer
+from endpoint.auth.oauth import InboundRequest
 from endpoint.errors import (
     AuthenticationFailed,
     Conflict,
@@ -28,8 +30,6 @@ from endpoint.errors import (
     TooManyRequests,
     Unavailable,
 )
-from endpoint.identity import VerifiedConsumer
-from endpoint.oauth import InboundRequest
 from endpoint.runtime import Runtime
 from endpoint.web.forwarding import client_address
 

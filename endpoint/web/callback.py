@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from endpoint.auth.credentials import decode_extra_header
 from endpoint.callbacks.envelope import parse_callback_request
 from endpoint.callbacks.responses import error_envelope
-from endpoint.credentials import decode_extra_header
 from endpoint.errors import PayloadError
 from endpoint.web.base import BaseHandler
 

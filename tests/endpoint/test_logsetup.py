@@ -93,7 +93,7 @@ def test_oauthlib_and_peewee_never_below_info(root: str, chatty: int) -> None:
 
 def test_debug_root_still_shows_our_debug_lines() -> None:
     stream = configured(level="DEBUG")
-    logging.getLogger("endpoint.oauth").debug("visible")
+    logging.getLogger("endpoint.auth.oauth").debug("visible")
     assert "visible" in stream.getvalue()
 
 

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import peewee as pw
 import pytest
 
+from endpoint.auth.identity import AuthenticatedUser, VerifiedConsumer
+from endpoint.auth.oauth import InboundRequest
+from endpoint.auth.stages import OAuthStage
 from endpoint.callbacks.envelope import parse_callback_request
 from endpoint.callbacks.responses import CallbackResponse
-from endpoint.identity import AuthenticatedUser, VerifiedConsumer
-from endpoint.oauth import InboundRequest
 from endpoint.runtime import Runtime, build_runtime
-from endpoint.stages import OAuthStage
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy
 from tests.factories import CONSUMER_KEY, PUBLIC_URL, cyberapp_auth, make_settings, sign

@@ -13,7 +13,7 @@ import requests
 from endpoint.aps.context import ApsContext
 from endpoint.aps.headers import ApsHeaders
 from endpoint.aps.settings import ApsSettings
-from endpoint.identity import VerifiedConsumer
+from endpoint.auth.identity import VerifiedConsumer
 from models import ApsInstance, Consumer, Organization
 from tests.factories import CONSUMER_KEY, create_consumer, create_org
 from tests.proxy.stubs import StubAdapter

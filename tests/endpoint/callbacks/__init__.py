@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from endpoint.auth.identity import AuthenticatedUser
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.callbacks.envelope import Envelope
 from endpoint.callbacks.responses import CallbackResponse
 from endpoint.errors import ServiceError
-from endpoint.identity import AuthenticatedUser
 from models import CORE_MODELS, PARTNER, Organization, User
 from tests.factories import DATACENTER, create_customer, create_org, create_user, fast_hasher, map_org
 

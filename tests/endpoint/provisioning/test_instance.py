@@ -10,7 +10,7 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
-from endpoint.oauth_header import KEY_PATTERN
+from endpoint.auth.oauth_params import KEY_PATTERN
 from endpoint.provisioning.instance import (
     ConsumerCredentials,
     PackageInfo,

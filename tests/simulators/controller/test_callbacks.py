@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+from endpoint.auth.credentials import decode_auth_header
 from endpoint.callbacks.envelope import parse_callback_request
-from endpoint.credentials import decode_auth_header
 from simulators.controller.callbacks import EMPTY_REQUEST, callback_envelope, cyberapp_auth
 
 TENANT = "0dd47bbb-d065-447f-ab7c-06e05887078b"

@@ -12,7 +12,7 @@ from typing import Any
 import peewee as pw
 import pytest
 
-from endpoint.oauth import InboundRequest, SignatureVerifier
+from endpoint.auth.oauth import InboundRequest, SignatureVerifier
 from endpoint.settings import EndpointSettings
 from simulators.controller.signing import ControllerSigner, Instance
 from tests.factories import CONSUMER_KEY, CONSUMER_SECRET, create_consumer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from endpoint.auth.throttle import FailureThrottle
 from endpoint.errors import TooManyRequests
-from endpoint.throttle import FailureThrottle
 
 
 class FakeClock:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from endpoint.credentials import EXTRA_MESSAGE, Credentials, decode_auth_header, decode_extra_header
+from endpoint.auth.credentials import EXTRA_MESSAGE, Credentials, decode_auth_header, decode_extra_header
 from endpoint.errors import AuthenticationFailed, PayloadError
 from tests.factories import cyberapp_auth
 

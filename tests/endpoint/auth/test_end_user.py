@@ -15,14 +15,14 @@ import peewee as pw
 import pytest
 from playhouse.test_utils import count_queries
 
-from endpoint.authenticate import UserAuthenticator
-from endpoint.credential_cache import VerifiedCredentialCache
+from endpoint.auth.credential_cache import VerifiedCredentialCache
+from endpoint.auth.end_user import UserAuthenticator
+from endpoint.auth.identity import AuthenticatedUser
+from endpoint.auth.passwords import PasswordService
+from endpoint.auth.throttle import FailureThrottle
 from endpoint.errors import AuthenticationFailed, TooManyRequests
 from endpoint.executors import DatabaseRunner
-from endpoint.identity import AuthenticatedUser
-from endpoint.passwords import PasswordService
 from endpoint.settings import AuthSettings
-from endpoint.throttle import FailureThrottle
 from models import Organization, User
 from tests.factories import FAST_ARGON2, create_org, create_user, cyberapp_auth, fast_hasher
 
@@ -145,7 +145,7 @@ def test_non_ascii_password_authenticates(make_rig: Any, org: Organization) -> N
 
 def test_malformed_header_is_401_without_argon2(make_rig: Any, caplog: pytest.LogCaptureFixture) -> None:
     rig = make_rig()
-    with caplog.at_level(logging.INFO, logger="endpoint.authenticate"):
+    with caplog.at_level(logging.INFO, logger="endpoint.auth.end_user"):
         with pytest.raises(AuthenticationFailed, match="no ':' separator"):
             asyncio.run(rig.auth.authenticate("amRvZQ==", IP))  # base64("jdoe")
     assert "no ':' separator" in caplog.text and "amRvZQ==" not in caplog.text
@@ -158,7 +158,7 @@ def test_wrong_password_and_unknown_user_look_the_same(
     create_user("jdoe", org, "s3cret")
     rig = make_rig()
     errors = []
-    with caplog.at_level(logging.INFO, logger="endpoint.authenticate"):
+    with caplog.at_level(logging.INFO, logger="endpoint.auth.end_user"):
         for identity in ("jdoe", "nobody"):
             with pytest.raises(AuthenticationFailed) as info:
                 rig.login(identity, "guess-Xq7")
@@ -240,7 +240,7 @@ def test_rehash_after_a_parameter_change(
 ) -> None:
     user = create_user("jdoe", org, "s3cret", hasher=fast_hasher())  # t=1, m=1024
     rig = make_rig(argon2_time_cost=2, argon2_memory_kib=2048)
-    with caplog.at_level(logging.INFO, logger="endpoint.authenticate"):
+    with caplog.at_level(logging.INFO, logger="endpoint.auth.end_user"):
         rig.login("jdoe", "s3cret")
     stored = User.get_by_id(user.id).password_hash
     assert argon2.extract_parameters(stored).time_cost == 2
@@ -264,7 +264,7 @@ def test_rehash_never_overwrites_a_concurrent_change(
         return await real_hash(password)
 
     rig.passwords.hash = hash_during_a_password_change  # type: ignore[method-assign]
-    with caplog.at_level(logging.INFO, logger="endpoint.authenticate"):
+    with caplog.at_level(logging.INFO, logger="endpoint.auth.end_user"):
         rig.login("jdoe", "s3cret")
     assert User.get_by_id(user.id).password_hash == concurrent
     assert "hash changed meanwhile" in caplog.text

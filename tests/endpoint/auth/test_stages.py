@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import peewee as pw
 import pytest
 
+from endpoint.auth.identity import VerifiedConsumer
+from endpoint.auth.oauth import InboundRequest, SignatureVerifier
+from endpoint.auth.stages import OAuthStage
 from endpoint.errors import AuthenticationFailed, PayloadError
 from endpoint.executors import DatabaseRunner
-from endpoint.identity import VerifiedConsumer
-from endpoint.oauth import InboundRequest, SignatureVerifier
 from endpoint.settings import EndpointSettings
-from endpoint.stages import OAuthStage
 from models import Nonce, db
 from tests.factories import CONSUMER_KEY, PUBLIC_URL, create_consumer, sign
 

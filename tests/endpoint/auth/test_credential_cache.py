@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from endpoint.credential_cache import VerifiedCredentialCache
+from endpoint.auth.credential_cache import VerifiedCredentialCache
 
 HASH = "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
 

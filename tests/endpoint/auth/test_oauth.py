@@ -10,8 +10,8 @@ from collections.abc import Callable
 import peewee as pw
 import pytest
 
+from endpoint.auth.oauth import InboundRequest, SignatureVerifier, purge_nonces
 from endpoint.errors import AuthenticationFailed, PayloadError
-from endpoint.oauth import InboundRequest, SignatureVerifier, purge_nonces
 from endpoint.settings import EndpointSettings
 from models import ConsumerSecret, Nonce
 from models.db import utcnow

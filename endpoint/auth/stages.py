@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from endpoint.auth.identity import VerifiedConsumer
+from endpoint.auth.oauth import InboundRequest, SignatureVerifier
 from endpoint.executors import DatabaseRunner
-from endpoint.identity import VerifiedConsumer
-from endpoint.oauth import InboundRequest, SignatureVerifier
 
 
 class TransportStage(Protocol):

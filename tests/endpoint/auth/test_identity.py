@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from endpoint.identity import AuthenticatedUser, VerifiedConsumer
+from endpoint.auth.identity import AuthenticatedUser, VerifiedConsumer
 
 CASES = [
     (VerifiedConsumer, {"key": "acme-0123456789", "secret_id": 2}),

@@ -7,14 +7,14 @@ import logging
 from dataclasses import dataclass
 from typing import NoReturn
 
-from endpoint.credential_cache import VerifiedCredentialCache
-from endpoint.credentials import decode_auth_header
+from endpoint.auth.credential_cache import VerifiedCredentialCache
+from endpoint.auth.credentials import decode_auth_header
+from endpoint.auth.identity import AuthenticatedUser
+from endpoint.auth.passwords import PasswordService
+from endpoint.auth.throttle import FailureThrottle
 from endpoint.errors import AuthenticationFailed, TooManyRequests
 from endpoint.executors import DatabaseRunner
-from endpoint.identity import AuthenticatedUser
-from endpoint.passwords import PasswordService
 from endpoint.settings import AuthSettings
-from endpoint.throttle import FailureThrottle
 from models.prepared import PreparedQuery
 from models.tables import Organization, User
 

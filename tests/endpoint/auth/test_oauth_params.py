@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from endpoint.errors import AuthenticationFailed, PayloadError
-from endpoint.oauth_header import (
+from endpoint.auth.oauth_params import (
     MAX_HEADER_BYTES,
     OAuthParameters,
     check_freshness,
     parse_authorization,
     reject_oauth_query_parameters,
 )
+from endpoint.errors import AuthenticationFailed, PayloadError
 
 METHODS = ("HMAC-SHA1", "HMAC-SHA256")
 KEY = "acme-3f9c0e7d2b6a4c1e8d5f7a9b0c2e4d6f"

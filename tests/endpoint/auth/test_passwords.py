@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import argon2
 import pytest
 
+from endpoint.auth.passwords import PasswordService
 from endpoint.errors import TooManyRequests
-from endpoint.passwords import PasswordService
 from endpoint.settings import AuthSettings
 from tests.factories import FAST_ARGON2, fast_hasher
 
@@ -77,7 +77,7 @@ def test_verify_matches_and_mismatches(service: PasswordService) -> None:
 def test_verify_against_an_unusable_hash_is_false_not_an_error(
     service: PasswordService, stored: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="endpoint.passwords"):
+    with caplog.at_level(logging.WARNING, logger="endpoint.auth.passwords"):
         assert asyncio.run(service.verify(stored, "pw")) is False
     assert "not a usable argon2 hash" in caplog.text
     if stored:

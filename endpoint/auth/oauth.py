@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 
-from endpoint.errors import AuthenticationFailed, PayloadError
-from endpoint.identity import VerifiedConsumer
-from endpoint.oauth_header import (
+from endpoint.auth.identity import VerifiedConsumer
+from endpoint.auth.oauth_params import (
     OAuthParameters,
     check_freshness,
     parse_authorization,
     reject_oauth_query_parameters,
 )
+from endpoint.errors import AuthenticationFailed, PayloadError
 from endpoint.settings import EndpointSettings
 from models import Consumer, Nonce
 from models.db import utcnow
