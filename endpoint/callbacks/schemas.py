@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -33,7 +35,7 @@ _MAX_FORMATTED = 1024
 FORMAT_CHECKER = FormatChecker(formats=())
 
 
-def _strings_only(check: Any) -> Any:
+def _strings_only(check: Callable[[str], object]) -> Callable[[object], bool]:
     def wrapper(value: object) -> bool:
         # jsonschema runs every keyword, so "format" also sees values that already failed "maxLength":
         # cap the input before any regex runs.
@@ -77,17 +79,22 @@ def is_text(value: str) -> bool:
     return bool(value.strip()) and _CONTROL_RE.search(value) is None
 
 
-for _name, _check in {
-    "uuid": is_uuid,
-    "uuid-or-empty": lambda v: v == "" or is_uuid(v),
-    "cti": lambda v: CTI_RE.fullmatch(v) is not None,
-    "date-time": is_rfc3339,
-    "https-url": is_https_url,
-    "text": is_text,
-    "login": lambda v: _LOGIN_RE.fullmatch(v) is not None,
-    "email": lambda v: _EMAIL_RE.fullmatch(v) is not None,
-}.items():
-    FORMAT_CHECKER.checks(_name)(_strings_only(_check))
+# One set of checks for both validators: jsonschema's FORMAT_CHECKER and fastjsonschema's formats=.
+FORMATS: dict[str, Callable[[object], bool]] = {
+    _name: _strings_only(_check)
+    for _name, _check in {
+        "uuid": is_uuid,
+        "uuid-or-empty": lambda v: v == "" or is_uuid(v),
+        "cti": lambda v: CTI_RE.fullmatch(v) is not None,
+        "date-time": is_rfc3339,
+        "https-url": is_https_url,
+        "text": is_text,
+        "login": lambda v: _LOGIN_RE.fullmatch(v) is not None,
+        "email": lambda v: _EMAIL_RE.fullmatch(v) is not None,
+    }.items()
+}
+for _name, _check in FORMATS.items():
+    FORMAT_CHECKER.checks(_name)(_check)
 
 _FORMAT_REASONS = {
     "uuid": "must be a UUID",
@@ -180,10 +187,42 @@ USER_UPDATE_PAYLOAD = _object({"id": UUID, "name": NAME, "email": EMAIL}, requir
 USER_ID_PAYLOAD = _object({"id": UUID}, required=("id",))
 
 
-def compile_schema(schema: Mapping[str, Any]) -> Draft202012Validator:
-    """A validator for ``schema`` with our format checks switched on (formats are annotations by default)."""
+# fastjsonschema implements drafts 4-7: our schemas use only keywords whose meaning is the same in draft 7 and
+# 2020-12 (type, required, properties, additionalProperties, items as one schema, min/max*, format), so the
+# compiled copy is pinned to draft 7; tests/endpoint/callbacks/test_schemas.py proves both agree.
+_DRAFT_7 = "http://json-schema.org/draft-07/schema#"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSchema:
+    """``check``: fastjsonschema's generated function (raises on invalid input), run on every request;
+    ``validator``: jsonschema's, run only on input ``check`` refused, to name the first error."""
+
+    check: Callable[[object], object]
+    validator: Draft202012Validator
+
+
+def _formats_in(schema: object) -> Iterator[object]:
+    if isinstance(schema, Mapping):
+        if "format" in schema and not isinstance(schema["format"], Mapping):
+            yield schema["format"]
+        for value in schema.values():
+            yield from _formats_in(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _formats_in(value)
+
+
+def compile_schema(schema: Mapping[str, Any]) -> CompiledSchema:
+    """Both validators for ``schema``, compiled once, with our format checks switched on."""
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    # fastjsonschema has built-in formats (hostname, uri...) that FORMAT_CHECKER lacks: refuse them so that
+    # both validators check exactly the same formats.
+    unknown = {str(fmt) for fmt in _formats_in(schema)} - FORMATS.keys()
+    if unknown:
+        raise ValueError(f"unknown formats: {sorted(unknown)}")
+    check = fastjsonschema.compile({**schema, "$schema": _DRAFT_7}, formats=FORMATS, use_default=False)
+    return CompiledSchema(check, Draft202012Validator(schema, format_checker=FORMAT_CHECKER))
 
 
 def _path(root: str, error: ValidationError, child: str | None) -> str:
@@ -225,14 +264,21 @@ def _reason(error: ValidationError) -> tuple[str, str | None]:
     return simple.get(str(keyword), "is not valid"), None
 
 
-def first_error_message(validator: Draft202012Validator, instance: object, root: str) -> str | None:
-    """None when ``instance`` is valid, else "Malformed request: <path> <reason>." for its first error.
+def first_error_message(compiled: CompiledSchema, instance: object, root: str) -> str | None:
+    """None when ``instance`` (json.loads output) is valid, else "Malformed request: <path> <reason>.".
 
-    Only the first error is computed: errors are generated lazily, so a 1 MiB payload that breaks a size limit
-    costs one check, not one per item (validation runs on the event loop).
+    Valid input costs one call of the compiled function. Invalid input then runs jsonschema for its first
+    error only: errors are generated lazily, so a 1 MiB payload that breaks a size limit costs one check, not
+    one per item (validation runs on the event loop).
     """
-    error = next(iter(validator.iter_errors(instance)), None)
-    if error is None:
+    try:
+        compiled.check(instance)
         return None
+    except fastjsonschema.JsonSchemaValueException:
+        pass
+    error = next(iter(compiled.validator.iter_errors(instance)), None)
+    if error is None:  # the validators disagree: never accept what either refuses
+        log.error("fastjsonschema refused %s but jsonschema found no error", root or "the body")
+        return f"Malformed request: {root or 'the body'} is not valid."
     reason, child = _reason(error)
     return f"Malformed request: {_path(root, error, child)} {reason}."
