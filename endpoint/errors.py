@@ -6,14 +6,18 @@ from __future__ import annotations
 class ServiceError(Exception):
     """Base of every expected failure.
 
-    ``message`` is safe to show to the caller; ``reason`` goes to the log only (never a secret either).
+    ``message`` is safe to show to the caller; ``reason`` goes to the log only (never a secret either);
+    ``retry_after`` (seconds), when known, is sent as Retry-After (429, 503).
     """
 
     default_message = "Request failed."
 
-    def __init__(self, message: str | None = None, *, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, reason: str | None = None, retry_after: float | None = None
+    ) -> None:
         self.message = message or self.default_message
         self.reason = reason or self.message
+        self.retry_after = retry_after
         super().__init__(self.reason)
 
 
@@ -47,12 +51,6 @@ class TooLarge(ServiceError):
 
 class TooManyRequests(ServiceError):
     default_message = "Too many requests."
-
-    def __init__(
-        self, message: str | None = None, *, reason: str | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, reason=reason)
-        self.retry_after = retry_after  # seconds, sent as Retry-After when known
 
 
 class Unavailable(ServiceError):

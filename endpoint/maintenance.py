@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import time
 
-from endpoint.auth.oauth import purge_nonces
+from endpoint.auth.nonces import purge_nonces
 from endpoint.callbacks import ledger
 from endpoint.settings import EndpointSettings
 from models.db import utcnow

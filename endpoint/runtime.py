@@ -7,15 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from endpoint.aps.service import ApsService
+from endpoint.auth.consumers import ConsumerSecrets
 from endpoint.auth.credential_cache import VerifiedCredentialCache
-from endpoint.auth.end_user import UserAuthenticator
+from endpoint.auth.end_user import EndUserStage
+from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import SignatureVerifier
 from endpoint.auth.passwords import PasswordService
-from endpoint.auth.stages import OAuthStage, TransportStage
-from endpoint.auth.throttle import FailureThrottle
+from endpoint.auth.stages import Stages
+from endpoint.auth.throttle import LoginThrottle
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.executors import DatabaseRunner
 from endpoint.settings import Settings
+from endpoint.web.limits import BodyBudget
+from models.db import unit_of_work
 
 
 class InFlight:
@@ -41,14 +45,18 @@ class Runtime:
     settings: Settings
     db: DatabaseRunner
     passwords: PasswordService
-    authenticator: UserAuthenticator
+    secrets: ConsumerSecrets
+    aps_stages: Stages  # transport only
+    callback_stages: Stages  # transport, then the end user
     dispatcher: CallbackDispatcher
-    transport_stages: tuple[TransportStage, ...]
     aps: ApsService
+    bodies: BodyBudget
     inflight: InFlight = field(default_factory=InFlight)
 
     def start(self) -> None:
-        """Background work of the serving process (the APS job runner)."""
+        """Before serving: the consumer secrets (blocking, once), then the APS job runner."""
+        with unit_of_work():
+            self.secrets.load()
         self.aps.start()
 
     def close(self) -> None:
@@ -62,18 +70,36 @@ def build_runtime(settings: Settings, environ: Mapping[str, str] | None = None) 
 
     ``environ`` (default: the process environment) holds the secrets named by ``*_env`` settings.
     """
-    auth = settings.auth
-    db = DatabaseRunner(settings.server.db_threads)
+    auth, endpoint = settings.auth, settings.endpoint
+    db = DatabaseRunner(
+        settings.server.db_threads, inline=settings.server.inline_database(settings.database.backend)
+    )
     passwords = PasswordService(auth)
-    authenticator = UserAuthenticator(
+    secrets = ConsumerSecrets(endpoint.secrets_refresh)
+    oauth = SignatureVerifier(endpoint, secrets, RecentNonces(endpoint.timestamp_window))
+    end_user = EndUserStage(
         auth,
         db,
         passwords,
         VerifiedCredentialCache(auth.cache_ttl, auth.cache_size),
-        identity_throttle=FailureThrottle(auth.failure_limit, auth.failure_window, name="identity"),
-        client_throttle=FailureThrottle(auth.client_failure_limit, auth.failure_window, name="client IP"),
+        LoginThrottle(
+            identity_limit=auth.failure_limit,
+            pair_limit=auth.pair_failure_limit,
+            client_soft_limit=auth.client_failure_soft_limit,
+            window=auth.failure_window,
+            max_delay=auth.failure_max_delay,
+        ),
     )
-    dispatcher = CallbackDispatcher(settings.endpoint.app_code, db, passwords.hash)
-    stages: tuple[TransportStage, ...] = (OAuthStage(SignatureVerifier(settings.endpoint), db),)
+    dispatcher = CallbackDispatcher(endpoint.app_code, db, passwords.hash)
     aps = ApsService(settings, db, os.environ if environ is None else environ)
-    return Runtime(settings, db, passwords, authenticator, dispatcher, stages, aps)
+    return Runtime(
+        settings,
+        db,
+        passwords,
+        secrets,
+        aps_stages=Stages((oauth,)),
+        callback_stages=Stages((oauth,), end_user),
+        dispatcher=dispatcher,
+        aps=aps,
+        bodies=BodyBudget(endpoint.max_buffered_body),
+    )

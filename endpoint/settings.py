@@ -20,6 +20,7 @@ from proxy.session import ProxySettings
 
 ENV_PREFIX = "CONNECTOR_"
 SIGNATURE_METHODS = ("HMAC-SHA1", "HMAC-SHA256")
+DB_MODES = ("auto", "inline", "threads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,9 @@ class ServerSettings:
     body_timeout: float = 15.0  # slow-body (slowloris) guard
     idle_connection_timeout: float = 60.0
     db_threads: int = 8  # database executor; keep <= database.max_connections
+    # Where a request's unit of work runs: "inline" on the IOLoop (embedded SQLite: faster than a thread
+    # hop), "threads" on the executor (server databases), "auto" picks by the database URL.
+    db_mode: str = "auto"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -41,6 +45,12 @@ class ServerSettings:
             raise ValueError("db_threads: must be >= 1")
         if self.max_header_size < 1024:
             raise ValueError("max_header_size: must be >= 1024")
+        if self.db_mode not in DB_MODES:
+            raise ValueError(f"db_mode: must be one of {', '.join(DB_MODES)}")
+
+    def inline_database(self, backend: str) -> bool:
+        """Whether units of work run on the IOLoop for ``backend`` (DatabaseSettings.backend)."""
+        return self.db_mode == "inline" or (self.db_mode == "auto" and backend == "sqlite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +67,13 @@ class EndpointSettings:
     # Development only: accept an http:// public_base_url (APS development mode).
     allow_plain_http: bool = False
     max_body_size: int = 1024 * 1024
+    # Request bodies this process buffers at once, counted from the moment a request verified: past it,
+    # 503 + Retry-After before the body is read. Unverified requests never get to buffer anything.
+    max_buffered_body: int = 64 * 1024 * 1024
     timestamp_window: int = 300
+    # Seconds between re-reads of the consumer secrets: how long a new, rotated or revoked key takes to
+    # reach every serving process (expiry by not_after is exact).
+    secrets_refresh: float = 2.0
     signature_methods: tuple[str, ...] = SIGNATURE_METHODS
     require_body_hash: bool = False  # APSC never sends oauth_body_hash: keep off for controller traffic
     ledger_ttl: int = 24 * 3600
@@ -78,6 +94,10 @@ class EndpointSettings:
             raise ValueError(f"signature_methods: choose from {', '.join(SIGNATURE_METHODS)}")
         if not 1024 <= self.max_body_size <= 64 * 1024 * 1024:
             raise ValueError("max_body_size: must be 1 KiB..64 MiB")
+        if self.max_buffered_body < self.max_body_size:
+            raise ValueError("max_buffered_body: must be >= max_body_size")
+        if not 0.1 <= self.secrets_refresh <= 60:
+            raise ValueError("secrets_refresh: must be 0.1..60 seconds")
 
     def _check_public_url(self) -> None:
         if not self.public_base_url:
@@ -127,8 +147,12 @@ class AuthSettings:
     cache_size: int = 10_000
     verify_threads: int = 0  # 0: one per CPU core
     max_pending_verifies: int = 32  # beyond this, 429 instead of unbounded memory (64 MiB per verify)
-    failure_limit: int = 10  # failed logins per identity within failure_window, then 429
-    client_failure_limit: int = 50  # failed logins per client IP within failure_window, then 429
+    failure_limit: int = 10  # failed logins per identity within failure_window, then 429 for it only
+    pair_failure_limit: int = 5  # failed logins per (client, identity) within failure_window, then 429
+    # Failed logins per client within failure_window before its FAILED attempts are answered late (growing
+    # up to failure_max_delay). It never refuses, and never delays another identity's correct login.
+    client_failure_soft_limit: int = 20
+    failure_max_delay: float = 2.0
     failure_window: float = 300.0
     max_header_bytes: int = 8192
     argon2_time_cost: int = 3  # RFC 9106 second recommendation (argon2-cffi defaults)
@@ -136,11 +160,19 @@ class AuthSettings:
     argon2_parallelism: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("cache_size", "max_pending_verifies", "failure_limit", "client_failure_limit"):
+        for name in (
+            "cache_size",
+            "max_pending_verifies",
+            "failure_limit",
+            "pair_failure_limit",
+            "client_failure_soft_limit",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
         if self.verify_threads < 0:
             raise ValueError("verify_threads: must be >= 0")
+        if not 0 <= self.failure_max_delay <= 30:
+            raise ValueError("failure_max_delay: must be 0..30 seconds")
         if self.argon2_memory_kib < 8 * self.argon2_parallelism:
             raise ValueError("argon2_memory_kib: must be >= 8 * argon2_parallelism")
 

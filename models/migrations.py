@@ -11,7 +11,7 @@ import peewee as pw
 from models.aps import APS_MODELS
 from models.db import BaseModel, utcnow
 from models.outbox import OutboxItem
-from models.tables import CORE_MODELS
+from models.tables import CORE_MODELS, Nonce
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,25 @@ def _mysql_like_the_others(database: pw.Database) -> None:
             database.execute_sql(f"ALTER TABLE `{model._meta.table_name}` {', '.join(changes)}")
 
 
+def _wider_nonces(database: pw.Database) -> None:
+    """Nonces of up to 128 characters (RFC 5849 sets no limit; base64 nonces of common clients are long).
+
+    SQLite does not enforce VARCHAR lengths, so only the server databases change.
+    """
+    table = Nonce._meta.table_name
+    if isinstance(database, pw.PostgresqlDatabase):
+        database.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "nonce" TYPE VARCHAR(128)')
+    elif isinstance(database, pw.MySQLDatabase):
+        database.execute_sql(f"ALTER TABLE `{table}` MODIFY `nonce` VARCHAR(128) NOT NULL")
+
+
 # Append only. A step that changes an existing table uses playhouse.migrate (add_column, add_index...).
 MIGRATIONS: list[Migration] = [
     Migration(1, "core: organizations, users, mappings, consumers, nonces, ledger", _create(CORE_MODELS)),
     Migration(2, "outbox: alerts and workloads queued for the Acronis API", _create([OutboxItem])),
     Migration(3, "aps: application instances, provisioned resources, async jobs", _create(APS_MODELS)),
     Migration(4, "mysql: DATETIME(6) and LONGTEXT, as the other backends store", _mysql_like_the_others),
+    Migration(5, "nonces: up to 128 characters (RFC 5849)", _wider_nonces),
 ]
 
 

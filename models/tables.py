@@ -88,6 +88,23 @@ class Consumer(BaseModel):
         """(secret id, secret) pairs that may verify a signature for ``key`` right now, newest first."""
         return [(int(sid), secret) for sid, secret in _ACTIVE_SECRETS.all(key=key, now=now)]
 
+    @classmethod
+    def unexpired_secrets(cls, now: dt.datetime) -> list[tuple[str, int, str, dt.datetime | None]]:
+        """(key, secret id, secret, not_after) of every secret not expired at ``now``, newest first per key.
+
+        The whole verification table in one read, for the in-process snapshot (endpoint/auth/consumers.py).
+        """
+        query = (
+            ConsumerSecret.select(
+                Consumer.key, ConsumerSecret.id, ConsumerSecret.secret, ConsumerSecret.not_after
+            )
+            .join(Consumer)
+            .where(ConsumerSecret.not_after.is_null() | (ConsumerSecret.not_after > now))
+            .order_by(Consumer.key, ConsumerSecret.created_at.desc(), ConsumerSecret.id.desc())
+            .tuples()
+        )
+        return [(key, int(sid), secret, not_after) for key, sid, secret, not_after in query]
+
 
 class ConsumerSecret(BaseModel):
     """One shared secret of a consumer; several overlap during a rotation until ``not_after``."""
@@ -106,7 +123,7 @@ class Nonce(BaseModel):
     """Nonces seen within the timestamp window; the unique index is what makes replays fail."""
 
     consumer_key = pw.CharField(max_length=128)
-    nonce = pw.CharField(max_length=64)
+    nonce = pw.CharField(max_length=128)  # RFC 5849 sets no length; we accept 1-128 printable ASCII
     timestamp = pw.BigIntegerField(index=True)
 
     class Meta:

@@ -20,11 +20,10 @@ import requests
 from endpoint.aps import instances, jobs, tenants, users
 from endpoint.aps.context import ApsContext, Outcome
 from endpoint.aps.diagnostics import run_connection_test
-from endpoint.aps.headers import ASYNC, ApsHeaders
+from endpoint.aps.headers import ASYNC
 from endpoint.aps.outbound import Outbound
 from endpoint.aps.payloads import AppInput, EventInput, UserInput, UserUpdate
 from endpoint.aps.runner import JobExecutor, JobRunner
-from endpoint.auth.identity import VerifiedConsumer
 from endpoint.executors import DatabaseRunner
 from endpoint.settings import Settings
 from models import ApsInstance
@@ -70,17 +69,6 @@ class ApsService:
         self.outbound.close()
 
     # -- instances ------------------------------------------------------------------------------
-    async def authorize(
-        self, consumer: VerifiedConsumer, headers: ApsHeaders, *, allow_removed: bool = False
-    ) -> ApsContext:
-        """:raise AuthenticationFailed: (401). :raise PayloadError: (400). :raise NotFound: removed."""
-        return await self.db.run(instances.authorize, consumer, headers, allow_removed=allow_removed)
-
-    async def create_instance(
-        self, consumer: VerifiedConsumer, headers: ApsHeaders, app: AppInput
-    ) -> tuple[ApsContext, Outcome]:
-        return await self.db.run(instances.create_instance, consumer, headers, app, self.settings.partner_id)
-
     async def get_instance(self, ctx: ApsContext, app_id: str) -> Outcome:
         return await self.db.run(instances.get_instance, ctx, app_id)
 

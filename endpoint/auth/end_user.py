@@ -1,17 +1,22 @@
-"""The end-user authentication stage: X-CyberApp-Auth -> AuthenticatedUser (acronis-callbacks.md §2.1)."""
+"""The end-user stage: X-CyberApp-Auth -> AuthenticatedUser (acronis-callbacks.md §2.1).
+
+It runs in three steps so that a request with a remembered credential costs no extra database round:
+``attempt`` (on the IOLoop: decode, throttle), ``lookup`` + ``from_cache`` (inside the request's unit of
+work), and only on a cache miss ``verify`` (argon2 on its bounded executor, awaited outside any unit).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from endpoint.auth.credential_cache import VerifiedCredentialCache
 from endpoint.auth.credentials import decode_auth_header
 from endpoint.auth.identity import AuthenticatedUser
 from endpoint.auth.passwords import PasswordService
-from endpoint.auth.throttle import FailureThrottle
+from endpoint.auth.throttle import LoginThrottle
 from endpoint.errors import AuthenticationFailed, TooManyRequests
 from endpoint.executors import DatabaseRunner
 from endpoint.settings import AuthSettings
@@ -24,7 +29,16 @@ _LOGGED_LOGIN_CHARS = 80  # identities are attacker-chosen and up to the header 
 
 
 @dataclass(frozen=True, slots=True)
-class _Account:
+class LoginAttempt:
+    """A decoded X-CyberApp-Auth that passed the throttle; ``repr()`` never shows the password."""
+
+    login: str  # normalized
+    password: str = field(repr=False)
+    client: str  # the real client address (trusted proxies applied)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
     """What one lookup returns: the user, their password hash and their organization's state."""
 
     user_id: str
@@ -34,13 +48,18 @@ class _Account:
     organization_kind: str
     organization_active: bool
 
+    @property
+    def usable(self) -> bool:
+        return self.password_hash is not None and self.organization_active
 
-class UserAuthenticator:
-    """Verifies X-CyberApp-Auth: decode, throttle, load the user, then cache or argon2 (design A + D).
+    def user(self) -> AuthenticatedUser:
+        return AuthenticatedUser(self.user_id, self.login, self.organization_id, self.organization_kind)
 
-    Every failure is the same AuthenticationFailed to the client, with the reason in the log only;
+
+class EndUserStage:
+    """Every failure is the same AuthenticationFailed to the client, with the reason in the log only;
     unknown users, users without a password and users of disabled tenants pay a dummy verify, so their
-    answer takes as long as a wrong password.
+    answer takes as long as a wrong password (the oauthlib ``dummy_client`` rule).
     """
 
     def __init__(
@@ -49,65 +68,61 @@ class UserAuthenticator:
         db: DatabaseRunner,
         passwords: PasswordService,
         cache: VerifiedCredentialCache,
-        identity_throttle: FailureThrottle,
-        client_throttle: FailureThrottle,
+        throttle: LoginThrottle,
     ) -> None:
         self._settings = settings
         self._db = db
         self._passwords = passwords
         self._cache = cache
-        self._identity_throttle = identity_throttle
-        self._client_throttle = client_throttle
+        self._throttle = throttle
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}  # single-flight verifies (IOLoop only)
 
-    async def authenticate(self, header_value: str | None, client_ip: str) -> AuthenticatedUser:
-        """The user behind ``header_value``; ``client_ip`` is the real client (trusted proxies applied).
-
-        :raise AuthenticationFailed: malformed header, unknown user, no password, disabled tenant, or
-            wrong password (401).
-        :raise TooManyRequests: too many recent failures for the identity or the client IP, or the
-            password verifier pool is saturated (429).
+    def attempt(self, header_value: str | None, client: str) -> LoginAttempt:
+        """:raise AuthenticationFailed: a missing or malformed header (401).
+        :raise TooManyRequests: too many recent failures for this identity, or for it from this client (429).
         """
         try:
             credentials = decode_auth_header(header_value, self._settings.max_header_bytes)
         except AuthenticationFailed as e:
-            log.info("end-user login failed: %s (client %s)", e.reason, client_ip)
+            log.info("end-user login failed: %s (client %s)", e.reason, client)
             raise
         login = User.normalize_login(credentials.identity)
         try:
-            return await self._authenticate(login, credentials.password, client_ip)
+            self._throttle.check(login, client)
         except TooManyRequests as e:
-            shown = _loggable(login)
-            log.info("end-user login refused: %s (login %s, client %s)", e.reason, shown, client_ip)
+            log.info("end-user login refused: %s (login %s, client %s)", e.reason, _loggable(login), client)
             raise
+        return LoginAttempt(login, credentials.password, client)
 
-    async def _authenticate(self, login: str, password: str, client_ip: str) -> AuthenticatedUser:
-        self._identity_throttle.check(login)
-        self._client_throttle.check(client_ip)
-        # Re-read on every request, cache hit or not: a disabled tenant, a deleted user or a reset
-        # password takes effect at once (security-checklist.md §7).
-        account = await self._db.run(_load_account, login)
-        if account is None or account.password_hash is None or not account.organization_active:
-            await self._passwords.dummy_verify(password)
-            self._fail(login, client_ip, _why_unusable(account))
+    def lookup(self, attempt: LoginAttempt) -> Account | None:
+        """In a unit of work, on every request, cache hit or not: a disabled tenant, a deleted user or a
+        reset password takes effect at once (security-checklist.md §7)."""
+        row = _ACCOUNT_BY_LOGIN.one(login=attempt.login)
+        return None if row is None else Account(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+    def from_cache(self, attempt: LoginAttempt, account: Account | None) -> AuthenticatedUser | None:
+        """The user when this exact (user, password, stored hash) verified recently; None: call verify()."""
+        if account is None or not account.usable or account.password_hash is None:
+            return None
+        if not self._cache.lookup(account.user_id, attempt.password, account.password_hash):
+            return None
+        self._throttle.record_success(attempt.login, attempt.client)
+        return account.user()
+
+    async def verify(self, attempt: LoginAttempt, account: Account | None) -> AuthenticatedUser:
+        """argon2 (or its dummy) off the IOLoop. :raise AuthenticationFailed: (401, after the throttle's
+        delay). :raise TooManyRequests: the verifier pool is saturated (429)."""
+        if account is None or not account.usable or account.password_hash is None:
+            await self._passwords.dummy_verify(attempt.password)
+            await self._fail(attempt, _why_unusable(account))
         stored_hash = account.password_hash
-        if self._cache.lookup(account.user_id, password, stored_hash):
-            log.debug("end-user login verified by the credential cache (login %s)", _loggable(login))
-        else:
-            if not await self._verify_once(account.user_id, password, stored_hash):
-                self._fail(login, client_ip, "wrong password")
-            self._cache.remember(account.user_id, password, stored_hash)
-            if self._passwords.needs_rehash(stored_hash):
-                await self._rehash(account.user_id, login, stored_hash, password)
-        # The client IP's counter is deliberately not reset: one valid account must not be usable to
-        # wipe the failures an IP has collected against other identities.
-        self._identity_throttle.reset(login)
-        return AuthenticatedUser(
-            user_id=account.user_id,
-            login=account.login,
-            organization_id=account.organization_id,
-            organization_kind=account.organization_kind,
-        )
+        if not await self._verify_once(account.user_id, attempt.password, stored_hash):
+            await self._fail(attempt, "wrong password")
+        self._cache.remember(account.user_id, attempt.password, stored_hash)
+        if self._passwords.needs_rehash(stored_hash):
+            await self._rehash(account.user_id, attempt.login, stored_hash, attempt.password)
+        self._throttle.record_success(attempt.login, attempt.client)
+        return account.user()
 
     async def _verify_once(self, user_id: str, password: str, stored_hash: str) -> bool:
         """argon2 verify, shared by concurrent requests presenting the very same credentials.
@@ -133,10 +148,18 @@ class UserAuthenticator:
         finally:
             del self._inflight[key]
 
-    def _fail(self, login: str, client_ip: str, reason: str) -> NoReturn:
-        self._identity_throttle.record_failure(login)
-        self._client_throttle.record_failure(client_ip)
-        log.info("end-user login failed: %s (login %s, client %s)", reason, _loggable(login), client_ip)
+    async def _fail(self, attempt: LoginAttempt, reason: str) -> NoReturn:
+        delay = self._throttle.record_failure(attempt.login, attempt.client)
+        log.info(
+            "end-user login failed: %s (login %s, client %s, answer delayed %.2fs)",
+            reason,
+            _loggable(attempt.login),
+            attempt.client,
+            delay,
+        )
+        if delay > 0:
+            # Slows what the client's failures count (its failed attempts); other identities never wait.
+            await asyncio.sleep(delay)
         raise AuthenticationFailed(reason=f"X-CyberApp-Auth: {reason}")
 
     async def _rehash(self, user_id: str, login: str, old_hash: str, password: str) -> None:
@@ -158,12 +181,6 @@ class UserAuthenticator:
             log.info("password rehash skipped: the hash changed meanwhile (login %s)", _loggable(login))
 
 
-def _load_account(login: str) -> _Account | None:
-    """One query: the user by normalized login, joined with their organization. Runs in a db thread."""
-    row = _ACCOUNT_BY_LOGIN.one(login=login)
-    return None if row is None else _Account(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
-
-
 _ACCOUNT_BY_LOGIN = PreparedQuery(
     lambda login: (
         User.select(
@@ -183,7 +200,7 @@ def _replace_hash(user_id: str, old_hash: str, new_hash: str) -> bool:
     return query.execute() == 1
 
 
-def _why_unusable(account: _Account | None) -> str:
+def _why_unusable(account: Account | None) -> str:
     """Why ``account`` cannot log in whatever the password (log reason)."""
     if account is None:
         return "unknown user"

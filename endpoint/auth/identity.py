@@ -7,10 +7,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class VerifiedConsumer:
-    """A request whose OAuth 1.0 signature verified; ``key`` is the ledger principal."""
+    """A request whose transport signature verified; ``key`` is the ledger principal.
+
+    ``nonce`` and ``timestamp`` are recorded in the database by the request's unit of work (the one
+    database round of the request), ``body_hash`` is checked once the body has arrived.
+    """
 
     key: str
     secret_id: int  # which of the consumer's secrets matched (rotation audit), never the secret
+    nonce: str | None = None
+    timestamp: int = 0
+    body_hash: str | None = None
+    signature_method: str = "HMAC-SHA1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from endpoint.callbacks import enablement, mapping, users
 from endpoint.callbacks.responses import RESPONSE_PREFIX
 from endpoint.callbacks.schemas import (
@@ -19,6 +17,7 @@ from endpoint.callbacks.schemas import (
     USER_ID_PAYLOAD,
     USER_UPDATE_PAYLOAD,
     USER_WRITE_PAYLOAD,
+    CompiledSchema,
     compile_schema,
 )
 from endpoint.errors import PayloadError
@@ -42,6 +41,7 @@ class CallContext:
     """What a service adapter needs: the acting org, the request context, the payload, a new password."""
 
     organization_id: str
+    organization_kind: str | None  # as authenticated in this unit of work (None: re-read it)
     tenant_id: str
     datacenter_url: str | None
     payload: dict[str, Any]
@@ -59,7 +59,7 @@ class CallbackSpec:
     callback_id: str
     request_type: str
     response_type: str
-    payload_schema: Draft202012Validator
+    payload_schema: CompiledSchema
     service: Service
     writes: bool
     needs_datacenter: bool = False
@@ -76,6 +76,14 @@ def _datacenter(call: CallContext) -> str:
     if call.datacenter_url is None:  # the dispatcher checks this first; never store an empty data center
         raise PayloadError("Malformed request: context.datacenter_url is required for this callback.")
     return call.datacenter_url
+
+
+def _mapping_read(call: CallContext) -> dict[str, Any]:
+    return mapping.read(call.organization_id, _datacenter(call), call.organization_kind)
+
+
+def _users_read(call: CallContext) -> dict[str, Any]:
+    return users.users_read(call.organization_id, call.tenant_id, call.organization_kind)
 
 
 def _enablement_write(call: CallContext) -> None:
@@ -124,7 +132,7 @@ def build_catalogue(app_code: str) -> Mapping[str, CallbackSpec]:
         name: str,
         request: str,
         response: str,
-        schema: Draft202012Validator,
+        schema: CompiledSchema,
         service: Service,
         *,
         writes: bool = False,
@@ -146,7 +154,7 @@ def build_catalogue(app_code: str) -> Mapping[str, CallbackSpec]:
     specs = [
         spec(
             "a.p.enablement.read.v1.0", empty, "a.p.enablement.read.ok.v1.0", _EMPTY,
-            lambda c: enablement.read(c.organization_id),
+            lambda c: enablement.read(c.organization_id, c.organization_kind),
         ),
         spec(
             "a.p.enablement.write.v1.0", "a.p.enablement.write.v1.0", no_content, _ENABLEMENT_WRITE,
@@ -155,11 +163,11 @@ def build_catalogue(app_code: str) -> Mapping[str, CallbackSpec]:
         spec("a.p.enablement.reset.v1.0", empty, no_content, _EMPTY, _enablement_reset, writes=True),
         spec(
             "a.p.topology.read.v1.0", "a.p.topology.read.v1.0", "a.p.topology.read.ok.v1.0", _EMPTY,
-            lambda c: mapping.topology(c.organization_id),
+            lambda c: mapping.topology(c.organization_id, c.organization_kind),
         ),
         spec(
             "a.p.tenant_mapping.read.v1.0", empty, "a.p.tenant_mapping.read.ok.v1.0", _EMPTY,
-            lambda c: mapping.read(c.organization_id, _datacenter(c)), needs_datacenter=True,
+            _mapping_read, needs_datacenter=True,
         ),
         spec(
             "a.p.tenant_mapping.write.v1.0", "a.p.tenant_mapping.write.v1.0", no_content, _MAPPING_WRITE,
@@ -167,8 +175,13 @@ def build_catalogue(app_code: str) -> Mapping[str, CallbackSpec]:
         ),
     ]  # fmt: skip
     # Custom callbacks: callback id = request type (§9.3), success type "<name>_success".
-    custom: list[tuple[str, Draft202012Validator, Service, bool]] = [
-        ("users_read", _EMPTY, lambda c: users.users_read(c.organization_id, c.tenant_id), False),
+    custom: list[tuple[str, CompiledSchema, Service, bool]] = [
+        (
+            "users_read",
+            _EMPTY,
+            lambda c: users.users_read(c.organization_id, c.tenant_id, c.organization_kind),
+            False,
+        ),
         ("user_write", _USER_WRITE, _user_write, True),
         ("user_update", _USER_UPDATE, _user_update, True),
         ("user_delete", _USER_ID, _user_delete, True),

@@ -9,11 +9,11 @@ from typing import Any
 from endpoint.auth.identity import AuthenticatedUser
 from endpoint.callbacks import ledger, users
 from endpoint.callbacks.catalogue import CallbackSpec, CallContext, build_catalogue
-from endpoint.callbacks.envelope import Envelope, MalformedCallback
+from endpoint.callbacks.envelope import Envelope
 from endpoint.callbacks.ledger import DuplicateRequest, LedgerEntry
 from endpoint.callbacks.responses import CallbackResponse, success_envelope
 from endpoint.callbacks.schemas import first_error_message
-from endpoint.errors import Conflict
+from endpoint.errors import Conflict, PayloadError
 from endpoint.executors import DatabaseRunner
 from models import db as database
 
@@ -26,7 +26,7 @@ class CallbackDispatcher:
     """Runs authenticated callbacks (acronis-callbacks.md §7 steps 6-8).
 
     Raises ServiceError subclasses (PayloadError 400, Forbidden 403, NotFound 404, Conflict 409); the web
-    layer builds their bodies with error_envelope(). The request_id to echo is always ``envelope.request_id``.
+    layer builds their bodies with error_envelope() and the request_id it parsed.
     """
 
     def __init__(
@@ -36,71 +36,87 @@ class CallbackDispatcher:
         self._db = db
         self._hash_password = hash_password
 
-    async def dispatch(self, principal: str, user: AuthenticatedUser, envelope: Envelope) -> CallbackResponse:
-        """Answer one callback for ``user`` (whose organization is ORG) under transport ``principal``.
+    def answer(self, principal: str, user: AuthenticatedUser, envelope: Envelope) -> CallbackResponse | None:
+        """Steps 6-8 inside the caller's unit of work; None when the callback needs a new password hashed
+        first (reset_password), which only ``dispatch`` can do.
 
-        :raise MalformedCallback: unknown callback, wrong type, bad payload. :raise Forbidden, NotFound,
+        :raise PayloadError: unknown callback, wrong type, bad payload. :raise Forbidden, NotFound,
             Conflict: per callback; Conflict also when the request_id was used for another request.
         """
-        org_id = user.organization_id
         spec = self._catalogue.get(envelope.callback_id)
+        if spec is not None and spec.new_password:
+            return None
         digest = ledger.request_hash(envelope)
+        replay = _prior_answer(spec, principal, user.organization_id, envelope, digest)
+        if replay is not None:
+            return replay
+        checked = self._check(envelope, spec)
+        call = _context(user, envelope)
+        return _execute(checked, call, principal, envelope.request_id, digest)
+
+    async def dispatch(self, principal: str, user: AuthenticatedUser, envelope: Envelope) -> CallbackResponse:
+        """Steps 6-8 in units of work of their own (after an argon2 verify, or for reset_password).
+
+        :raise: as ``answer``.
+        """
+        spec = self._catalogue.get(envelope.callback_id)
         if spec is None or not spec.new_password:
-            # Steps 6-8 in one database call: ledger, checks (pure), then the effect.
-            return await self._db.run(self._answer, spec, principal, org_id, envelope, digest)
+            response = await self._db.run(self.answer, principal, user, envelope)
+            assert response is not None  # only new-password callbacks decline
+            return response
         # reset_password: argon2 must run between the checks and the transaction, on its own executor.
-        replay = await self._db.run(self._prior_answer, spec, principal, org_id, envelope, digest)
+        digest = ledger.request_hash(envelope)
+        org_id = user.organization_id
+        replay = await self._db.run(_prior_answer, spec, principal, org_id, envelope, digest)
         if replay is not None:
             return replay
         spec = self._check(envelope, spec)
         password = users.new_password()
         hashed = await self._hash_password(password)
-        call = CallContext(
-            org_id,
-            envelope.tenant_id,
-            envelope.datacenter_url,
-            envelope.payload,
-            password=password,
-            password_hash=hashed,
-        )
+        call = _context(user, envelope, password=password, password_hash=hashed)
         return await self._db.run(_execute, spec, call, principal, envelope.request_id, digest)
-
-    def _prior_answer(
-        self, spec: CallbackSpec | None, principal: str, org_id: str, envelope: Envelope, digest: str
-    ) -> CallbackResponse | None:
-        """Step 6, in the database thread: the stored answer of a repeat, if any.
-
-        :raise Conflict: the request_id was recorded for another callback or payload.
-        """
-        prior = ledger.lookup(principal, org_id, envelope.request_id)
-        return None if prior is None else _replay(prior, envelope, digest, spec)
-
-    def _answer(
-        self, spec: CallbackSpec | None, principal: str, org_id: str, envelope: Envelope, digest: str
-    ) -> CallbackResponse:
-        """Steps 6-8 in the database thread (the checks of step 7 are pure and cheap)."""
-        replay = self._prior_answer(spec, principal, org_id, envelope, digest)
-        if replay is not None:
-            return replay
-        checked = self._check(envelope, spec)
-        call = CallContext(org_id, envelope.tenant_id, envelope.datacenter_url, envelope.payload)
-        return _execute(checked, call, principal, envelope.request_id, digest)
 
     def _check(self, envelope: Envelope, spec: CallbackSpec | None) -> CallbackSpec:
         """Step 7: known callback, matching type, valid payload, data center where one is used."""
-        rid = envelope.request_id
         if spec is None:
-            raise MalformedCallback("Malformed request: unknown callback_id.", request_id=rid)
+            raise PayloadError("Malformed request: unknown callback_id.")
         if envelope.type != spec.request_type:
-            raise MalformedCallback("Malformed request: type does not match the callback.", request_id=rid)
+            raise PayloadError("Malformed request: type does not match the callback.")
         message = first_error_message(spec.payload_schema, envelope.payload, "payload")
         if message is not None:
-            raise MalformedCallback(message, request_id=rid)
+            raise PayloadError(message)
         if spec.needs_datacenter and envelope.datacenter_url is None:
-            raise MalformedCallback(
-                "Malformed request: context.datacenter_url is required for this callback.", request_id=rid
-            )
+            raise PayloadError("Malformed request: context.datacenter_url is required for this callback.")
         return spec
+
+
+def _context(
+    user: AuthenticatedUser,
+    envelope: Envelope,
+    *,
+    password: str | None = None,
+    password_hash: str | None = None,
+) -> CallContext:
+    return CallContext(
+        user.organization_id,
+        user.organization_kind,
+        envelope.tenant_id,
+        envelope.datacenter_url,
+        envelope.payload,
+        password=password,
+        password_hash=password_hash,
+    )
+
+
+def _prior_answer(
+    spec: CallbackSpec | None, principal: str, org_id: str, envelope: Envelope, digest: str
+) -> CallbackResponse | None:
+    """Step 6, in a unit of work: the stored answer of a repeat, if any.
+
+    :raise Conflict: the request_id was recorded for another callback or payload.
+    """
+    prior = ledger.lookup(principal, org_id, envelope.request_id)
+    return None if prior is None else _replay(prior, envelope, digest, spec)
 
 
 def _replay(

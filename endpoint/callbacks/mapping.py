@@ -18,23 +18,23 @@ HELD_MESSAGE = "An Acronis tenant in this request is already mapped to another o
 DUPLICATE_MESSAGE = "An Acronis tenant appears more than once in this request."
 
 
-def topology(org_id: str) -> dict[str, Any]:
+def topology(org_id: str, kind: str | None = None) -> dict[str, Any]:
     """{"items": [{"id", "name"}]} for every customer below ORG at any depth, ordered by name then id.
 
     :raise Forbidden: ORG is not an active partner. :raise Conflict: ORG is not enabled.
     """
-    require_enabled_partner(org_id)
+    require_enabled_partner(org_id, kind)
     rows = Organization.customers_of(org_id).select(Organization.id, Organization.name).tuples()
     return {"items": [{"id": cid, "name": name} for cid, name in rows]}
 
 
-def read(org_id: str, datacenter_url: str) -> dict[str, Any]:
+def read(org_id: str, datacenter_url: str, kind: str | None = None) -> dict[str, Any]:
     """Every customer of ORG: mapped on this data center with its tenant, unmapped with its id only.
 
     Customers mapped on another data center are left out so they cannot be mapped twice (§13 point 10).
     :raise Forbidden: ORG is not an active partner. :raise Conflict: ORG is not enabled.
     """
-    require_enabled_partner(org_id)
+    require_enabled_partner(org_id, kind)
     rows = (
         Organization.customers_of(org_id)
         .select(Organization.id, OrganizationMapping.acronis_tenant_id, OrganizationMapping.datacenter_url)

@@ -26,14 +26,14 @@ def new_password() -> str:
     return secrets.token_urlsafe(PASSWORD_BYTES)
 
 
-def target_customer(org_id: str, tenant_id: str) -> str:
+def target_customer(org_id: str, tenant_id: str, kind: str | None = None) -> str:
     """The id of the active customer inside Subtree(ORG) mapped to ``tenant_id`` (§12 defect 2: no IDOR).
 
     One query: the recursive CTE anchored at ORG, joined to the mapping of ``tenant_id``.
     :raise Forbidden: ORG is not an active partner, or the tenant is unmapped, another partner's, ORG's own,
         not a customer, or disabled. All look the same to the caller.
     """
-    require_partner(org_id)
+    require_partner(org_id, kind)
     row = _MAPPED_IN_SUBTREE.one(root_id=org_id, tenant_id=tenant_id.lower())
     if row is None:
         raise Forbidden(reason="user callback: tenant is not mapped to an organization of the acting partner")
@@ -45,12 +45,12 @@ def target_customer(org_id: str, tenant_id: str) -> str:
     return str(target_id)
 
 
-def users_read(org_id: str, tenant_id: str) -> dict[str, Any]:
+def users_read(org_id: str, tenant_id: str, kind: str | None = None) -> dict[str, Any]:
     """{"items": [{"id", "name", "email"}]} for the target customer's users, ordered by name then id.
 
     :raise Forbidden: see target_customer.
     """
-    target_id = target_customer(org_id, tenant_id)
+    target_id = target_customer(org_id, tenant_id, kind)
     rows = _USERS_OF.all(org_id=target_id)
     return {"items": [{"id": uid, "name": name, "email": email} for uid, name, email in rows]}
 

@@ -15,11 +15,14 @@ from endpoint.web.requestlog import log_request
 def make_app(settings: Settings, runtime: Runtime) -> tornado.web.Application:
     """Routes live below ``endpoint.mount_path``; nothing here listens or touches the network."""
     mount = settings.endpoint.mount_path
-    deps = {"runtime": runtime}
+    plain = {"runtime": runtime}
+    # Each route names what it verifies: the callback its transport and the end user, APS the transport.
+    callback = {"runtime": runtime, "stages": runtime.callback_stages}
+    aps = {"runtime": runtime, "stages": runtime.aps_stages}
     routes = [
-        (mount + "callback", CallbackHandler, deps),
-        (mount + "healthz", HealthHandler, deps),
-        *aps_routes(mount, deps),
+        (mount + "callback", CallbackHandler, callback),
+        (mount + "healthz", HealthHandler, plain),
+        *aps_routes(mount, aps),
     ]
     return tornado.web.Application(
         routes,
@@ -30,5 +33,5 @@ def make_app(settings: Settings, runtime: Runtime) -> tornado.web.Application:
         debug=False,
         compress_response=False,
         default_handler_class=NotFoundHandler,
-        default_handler_args=deps,
+        default_handler_args=plain,
     )

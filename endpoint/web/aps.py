@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from endpoint.aps import instances
 from endpoint.aps.context import ApsContext, Outcome
 from endpoint.aps.headers import NAMES, TRANSACTION_ID, ApsHeaders, is_uuid, parse_aps_headers, transaction_id
 from endpoint.aps.operations import tenant_payload
@@ -22,6 +23,7 @@ from endpoint.aps.payloads import (
     parse_user_update,
 )
 from endpoint.aps.service import ApsService
+from endpoint.auth.identity import VerifiedConsumer
 from endpoint.errors import NotFound
 from endpoint.web.base import BaseHandler
 
@@ -51,22 +53,29 @@ class ApsHandler(BaseHandler):
         self.log_fields["transaction"] = transaction_id(self.request.headers.get_list(TRANSACTION_ID))
         super().prepare()
 
+    @property
+    def verified(self) -> VerifiedConsumer:
+        """The transport principal prepare() verified (every APS route declares a transport stage)."""
+        assert self.consumer is not None
+        return self.consumer
+
     def aps_headers(self) -> ApsHeaders:
         """:raise PayloadError: missing, repeated or malformed APS headers (400)."""
         values = {name: self.request.headers.get_list(name) for name in NAMES}
         return parse_aps_headers(values, self.runtime.settings.aps)
 
     async def context(self, *, allow_removed: bool = False) -> ApsContext:
-        consumer = await self.verified()
+        """The nonce and the instance binding in one unit of work. :raise ServiceError: (400/401/404)."""
         headers = self.aps_headers()
         self.log_fields["instance"] = headers.instance_id
-        return await self.aps.authorize(consumer, headers, allow_removed=allow_removed)
+        return await self.unit(instances.authorize, self.verified, headers, allow_removed=allow_removed)
 
     def body_bytes(self) -> bytes:
         """The raw body once its media type is JSON (an empty body needs none)."""
-        if self.body.strip():
+        body = self.take_body()
+        if body.strip():
             self.require_json_content_type()
-        return self.body
+        return body
 
     def resource_id(self, value: str) -> str:
         """:raise NotFound: APS ids are UUIDs; anything else names no resource of ours."""
@@ -92,11 +101,11 @@ class AppsHandler(ApsHandler):
     """POST /app: instance creation. The key becomes bound to APS-Instance-ID, the controller URI pinned."""
 
     async def post(self) -> None:
-        consumer = await self.verified()
         headers = self.aps_headers()
         self.log_fields["instance"] = headers.instance_id
         app = parse_app(self.body_bytes())
-        _, outcome = await self.aps.create_instance(consumer, headers, app)
+        partner = self.aps.settings.partner_id
+        _, outcome = await self.unit(instances.create_instance, self.verified, headers, app, partner)
         self.answer(outcome)
 
 

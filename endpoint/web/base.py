@@ -1,24 +1,27 @@
-"""BaseHandler: size limits, the transport-verification pipeline, domain-error mapping, error bodies.
+"""BaseHandler: size limits, the route's transport stage, the request's unit of work, error bodies.
 
-Bodies are streamed (``stream_request_body``) so an oversized Content-Length is answered with a real
-413 from ``prepare()`` before any byte of the body is read; a chunked body that grows past the limit
-is cut off by Tornado itself (it answers a bare 400 and closes). Because the body is only complete
-when the verb method runs, the verification pipeline runs at the start of the verb (``verified()``),
-not in ``prepare()``.
+Bodies are streamed (``stream_request_body``) so everything decided on the headers -- an oversized
+Content-Length (413), a repeated credential header (400), the signature (401) -- is answered from
+``prepare()`` before any byte of the body is read; a chunked body that grows past the limit is cut off
+by Tornado itself (it answers a bare 400 and closes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import tornado.web
 
 from endpoint.auth.identity import VerifiedConsumer
+from endpoint.auth.nonces import record_nonce
 from endpoint.auth.oauth import InboundRequest
+from endpoint.auth.stages import SINGLETON_HEADERS, Stages, TransportStage, reject_repeated
 from endpoint.errors import (
     AuthenticationFailed,
     Conflict,
@@ -58,8 +61,21 @@ GENERIC_MESSAGES = {
     500: "Internal error.",
     503: "Service unavailable.",
 }
-MAX_AUTHORIZATION_BYTES = 8192
 _DIGITS = re.compile(r"[0-9]{1,15}")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _record_late(consumer: VerifiedConsumer) -> None:
+    try:
+        record_nonce(consumer)
+    except AuthenticationFailed:
+        pass  # already recorded: it was a replay, and that request was refused too
+
+
+def _log_late_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("could not record the nonce of a refused request: %s", type(future.exception()).__name__)
 
 
 def status_for(error: ServiceError) -> int:
@@ -71,38 +87,82 @@ def status_for(error: ServiceError) -> int:
 
 @tornado.web.stream_request_body
 class BaseHandler(tornado.web.RequestHandler):
-    """Shared plumbing; subclasses implement verbs and ``error_body``."""
+    """Shared plumbing; subclasses implement verbs and ``error_body``.
+
+    ``prepare()`` runs on the headers alone: limits, then the route's transport stage. A request with a
+    bad, stale, replayed or unknown signature is answered there, and its body is never read (Tornado reads
+    a streamed body only after ``prepare()`` returns). A verified request then reserves its body's size
+    from the process-wide BodyBudget before a byte of it is buffered.
+    """
 
     runtime: Runtime
 
-    def initialize(self, runtime: Runtime) -> None:
+    def initialize(self, runtime: Runtime, stages: Stages | None = None) -> None:
         self.runtime = runtime
+        self.stages = stages
         runtime.inflight.enter(id(self))  # left in on_finish / on_connection_close (graceful stop)
         self.consumer: VerifiedConsumer | None = None
+        self.transport: TransportStage | None = None
         self.log_fields: dict[str, Any] = {}
         self.reject_reason: str | None = None
+        self._nonce_pending = False  # verified, but the nonce is not in the database yet
         self._chunks: list[bytes] = []
         self._received = 0
+        self._reserved = 0
+        self._prepared = False  # prepare() passed: the body (if any) is being read
 
     def on_finish(self) -> None:
-        self.runtime.inflight.leave(id(self))
+        self._done()
 
     def on_connection_close(self) -> None:
-        self.runtime.inflight.leave(id(self))
+        self._done()
         super().on_connection_close()
 
-    # -- limits -------------------------------------------------------------------------------
+    def _done(self) -> None:
+        self.runtime.inflight.leave(id(self))
+        self.runtime.bodies.release(self._reserved)
+        self._reserved = 0
+        self._chunks = []
+        if self._nonce_pending:
+            # Refused before its unit of work: record the nonce all the same, so the same signed request
+            # cannot be replayed to another process once whatever refused it (a throttle) has passed.
+            self._nonce_pending = False
+            consumer = self.consumer
+            assert consumer is not None
+            future = asyncio.ensure_future(self.runtime.db.run(_record_late, consumer))
+            future.add_done_callback(_log_late_failure)
+
+    # -- limits and transport, on the headers -------------------------------------------------------
     def prepare(self) -> None:
         limit = self.runtime.settings.endpoint.max_body_size
         self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
-        length = self.request.headers.get("Content-Length")
+        headers = self.request.headers
+        reject_repeated({name: headers.get_list(name) for name in SINGLETON_HEADERS})
+        length = headers.get("Content-Length")
         if length is not None:
             if not _DIGITS.fullmatch(length):  # str.isdigit() would accept "²" and int() then fail
                 raise PayloadError(reason=f"malformed Content-Length {length[:20]!r}")
             if int(length) > limit:
                 raise TooLarge(reason=f"Content-Length {length[:20]!r} over the {limit}-byte limit")
-        if len(self.request.headers.get("Authorization", "")) > MAX_AUTHORIZATION_BYTES:
-            raise PayloadError(reason="Authorization header over the size cap")
+        verb = (self.request.method or "").lower()
+        if getattr(type(self), verb, None) is getattr(tornado.web.RequestHandler, verb, None):
+            # Route and method come first (acronis-callbacks.md §7): an undefined verb is 405, unsigned.
+            raise tornado.web.HTTPError(405)
+        self.check_request()
+        if self.stages is None:
+            self._prepared = True
+            return
+        request = InboundRequest(self.request.method or "", self.request.uri or "", headers)
+        self.transport, self.consumer = self.stages.verify_transport(request)
+        self._nonce_pending = self.consumer.nonce is not None
+        self.log_fields["principal"] = self.consumer.key
+        expected = int(length) if length is not None else limit  # chunked: up to the limit
+        if expected:
+            self._reserved = self.runtime.bodies.reserve(expected)
+        self._prepared = True
+
+    def check_request(self) -> None:
+        """Route-specific checks on the headers, before the signature (override; raise ServiceError)."""
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
@@ -110,9 +170,14 @@ class BaseHandler(tornado.web.RequestHandler):
             raise TooLarge(reason="body over the limit")
         self._chunks.append(chunk)
 
-    @property
-    def body(self) -> bytes:
-        return b"".join(self._chunks)
+    def take_body(self) -> bytes:
+        """The whole body, once, after the transport stage checked what it binds to it (body hash)."""
+        body = b"".join(self._chunks)
+        self._chunks = []
+        if self.transport is not None and self.consumer is not None:
+            content_type = self.request.headers.get("Content-Type", "")
+            self.transport.check_body(self.consumer, body, content_type)
+        return body
 
     def require_json_content_type(self) -> None:
         """:raise PayloadError: unless Content-Type is application/json (parameters allowed)."""
@@ -123,25 +188,34 @@ class BaseHandler(tornado.web.RequestHandler):
                 reason=f"content type {media_type[:40]!r}",
             )
 
-    # -- pipeline -----------------------------------------------------------------------------
+    # -- the request's unit of work -----------------------------------------------------------------
     @property
     def client_ip(self) -> str:
         settings = self.runtime.settings.endpoint
         return client_address(self.request.remote_ip or "", self.request.headers, settings.proxy_networks)
 
-    def inbound(self) -> InboundRequest:
-        headers = {name: value for name, value in self.request.headers.get_all()}
-        return InboundRequest(self.request.method or "", self.request.uri or "", headers, self.body)
+    def record_nonce(self) -> None:
+        """First statement of the request's unit of work (database thread or inline): the replay guard.
 
-    async def verified(self) -> VerifiedConsumer:
-        """Run the transport stages (OAuth 1.0 today; the gateway JWT would be one more stage)."""
-        request = self.inbound()
-        for stage in self.runtime.transport_stages:
-            self.consumer = await stage.verify(request)
-        if self.consumer is None:
-            raise AuthenticationFailed(reason="no transport stage configured")
-        self.log_fields["principal"] = self.consumer.key
-        return self.consumer
+        :raise AuthenticationFailed: a replay (401).
+        """
+        if not self._nonce_pending or self.consumer is None:
+            return
+        try:
+            record_nonce(self.consumer)
+        except AuthenticationFailed:
+            self._nonce_pending = False
+            raise
+        self._nonce_pending = False
+
+    async def unit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn`` as the request's unit of work, after the nonce, in one database round."""
+
+        def work() -> T:
+            self.record_nonce()
+            return fn(*args, **kwargs)
+
+        return await self.runtime.db.run(work)
 
     # -- errors -------------------------------------------------------------------------------
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
@@ -173,9 +247,13 @@ class BaseHandler(tornado.web.RequestHandler):
             message = error.message
         else:
             message = GENERIC_MESSAGES.get(status_code, "Request failed.")
-        if status_code == 429:
-            retry_after = getattr(error, "retry_after", None) or 1
-            self.set_header("Retry-After", str(max(1, round(retry_after))))
+        retry_after = error.retry_after if isinstance(error, ServiceError) else None
+        if status_code == 429 or retry_after is not None:
+            self.set_header("Retry-After", str(max(1, round(retry_after or 1))))
+        if not self._prepared:
+            # Answered on the headers: Tornado closes the connection rather than read a body nobody
+            # verified, so say so (a keep-alive client would otherwise send its next request into it).
+            self.set_header("Connection", "close")
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(self.error_body(status_code, message))
 

@@ -2,43 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from endpoint.auth.credentials import decode_extra_header
-from endpoint.callbacks.envelope import parse_callback_request
-from endpoint.callbacks.responses import error_envelope
-from endpoint.errors import PayloadError
+from endpoint.auth.end_user import Account, EndUserStage, LoginAttempt
+from endpoint.auth.identity import AuthenticatedUser
+from endpoint.callbacks.envelope import Envelope, MalformedCallback, parse_callback_request
+from endpoint.callbacks.responses import CallbackResponse, error_envelope
 from endpoint.web.base import BaseHandler
 
 
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """What the request's database round returns: the account, and the answer when the cache sufficed."""
+
+    account: Account | None
+    user: AuthenticatedUser | None
+    response: CallbackResponse | None
+
+
 class CallbackHandler(BaseHandler):
-    """Thin: verify -> parse -> authenticate the end user -> dispatch -> write the envelope."""
+    """Thin: (transport verified in prepare) -> parse -> end user -> one unit of work -> the envelope.
+
+    With a remembered credential (the steady state) the request makes one database round: nonce, account
+    and the callback together. A cold credential adds argon2 on its executor and a second round.
+    """
 
     request_id: str | None = None
 
-    def prepare(self) -> None:
-        super().prepare()
+    def check_request(self) -> None:
         if self.request.method == "POST":
             self.require_json_content_type()
 
     async def post(self) -> None:
-        consumer = await self.verified()  # 1-2: transport signature, timestamp, nonce (401)
         try:
-            envelope = parse_callback_request(self.body)  # 3-4: strict JSON, envelope schema (400)
-        except PayloadError as e:
-            self.request_id = getattr(e, "request_id", None)
+            envelope = parse_callback_request(self.take_body())  # 3-4: strict JSON, envelope schema (400)
+        except MalformedCallback as e:
+            self.request_id = e.request_id  # what the error envelope may echo of an unparsed body
             raise
         self.request_id = envelope.request_id
         self.log_fields.update(request_id=envelope.request_id, callback=envelope.callback_id)
         decode_extra_header(self.request.headers.get("X-CyberApp-Extra"))  # 5 (400)
-        user = await self.runtime.authenticator.authenticate(  # 5 (401/429)
-            self.request.headers.get("X-CyberApp-Auth"), self.client_ip
-        )
+        end_user = self.stages.end_user if self.stages is not None else None
+        assert end_user is not None, "the callback route is declared with an end-user stage"
+        attempt = end_user.attempt(self.request.headers.get("X-CyberApp-Auth"), self.client_ip)  # 401/429
+        found = await self.unit(self._answer, end_user, attempt, envelope)  # nonce, 5-8
+        user, response = found.user, found.response
+        if user is None:  # not remembered: argon2 off the loop, then the callback in a second round
+            user = await end_user.verify(attempt, found.account)
         self.log_fields["user"] = user.login
-        response = await self.runtime.dispatcher.dispatch(consumer.key, user, envelope)  # 6-8
+        if response is None:
+            assert self.consumer is not None
+            response = await self.runtime.dispatcher.dispatch(self.consumer.key, user, envelope)
         self.set_status(response.status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(response.body)
+
+    def _answer(self, end_user: EndUserStage, attempt: LoginAttempt, envelope: Envelope) -> _Round:
+        """Inside the unit of work, after the nonce: the account, and the callback if the cache vouches."""
+        account = end_user.lookup(attempt)
+        user = end_user.from_cache(attempt, account)
+        if user is None:
+            return _Round(account, None, None)
+        assert self.consumer is not None
+        return _Round(account, user, self.runtime.dispatcher.answer(self.consumer.key, user, envelope))
 
     def error_body(self, status_code: int, message: str) -> dict[str, Any]:
         return error_envelope(self.request_id, message, self.runtime.settings.endpoint.app_code)

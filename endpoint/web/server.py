@@ -100,6 +100,10 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     purger = tornado.ioloop.PeriodicCallback(lambda: _purge(runtime), PURGE_INTERVAL_MS)
     purger.start()
+    refresher = tornado.ioloop.PeriodicCallback(
+        lambda: _refresh_secrets(runtime), settings.endpoint.secrets_refresh * 1000
+    )
+    refresher.start()
     if ready is not None:
         ready(urls)
     try:
@@ -107,6 +111,7 @@ async def serve(
     finally:
         log.info("stopping: no new connections; draining in-flight requests")
         purger.stop()
+        refresher.stop()
         server.stop()
         await _drain(server, runtime)
         runtime.close()
@@ -114,8 +119,24 @@ async def serve(
 
 
 def _purge(runtime: Runtime) -> None:
-    future = asyncio.ensure_future(runtime.db.run(purge_expired, runtime.settings.endpoint, time.time()))
+    # A purge may delete many rows: always on a thread, even where requests run their units inline.
+    work = runtime.db.run_in_thread(purge_expired, runtime.settings.endpoint, time.time())
+    future = asyncio.ensure_future(work)
     future.add_done_callback(lambda f: f.exception() and log.warning("purge failed: %s", f.exception()))
+
+
+def _refresh_secrets(runtime: Runtime) -> None:
+    """Re-read the consumer secrets (endpoint/auth/consumers.py); a failure keeps the last snapshot."""
+
+    def done(future: asyncio.Future[int]) -> None:
+        if future.exception() is not None:
+            log.warning(
+                "consumer secrets not refreshed (%s); still verifying with the snapshot of %.0fs ago",
+                type(future.exception()).__name__,
+                runtime.secrets.age or 0,
+            )
+
+    asyncio.ensure_future(runtime.db.run(runtime.secrets.load)).add_done_callback(done)
 
 
 async def _drain(server: tornado.httpserver.HTTPServer, runtime: Runtime) -> None:

@@ -11,8 +11,7 @@ import peewee as pw
 import pytest
 
 from endpoint.auth.identity import AuthenticatedUser, VerifiedConsumer
-from endpoint.auth.oauth import InboundRequest
-from endpoint.auth.stages import OAuthStage
+from endpoint.auth.oauth import InboundRequest, SignatureVerifier
 from endpoint.callbacks.envelope import parse_callback_request
 from endpoint.callbacks.responses import CallbackResponse
 from endpoint.runtime import Runtime, build_runtime
@@ -52,8 +51,10 @@ def enablement_read() -> bytes:
 
 def test_the_runtime_is_wired_from_the_settings(runtime: Runtime) -> None:
     assert runtime.settings.server.db_threads == 3
-    [stage] = runtime.transport_stages
-    assert isinstance(stage, OAuthStage)
+    [stage] = runtime.aps_stages.transport
+    assert isinstance(stage, SignatureVerifier) and runtime.aps_stages.end_user is None
+    assert runtime.callback_stages.transport == (stage,) and runtime.callback_stages.end_user is not None
+    assert runtime.db.inline  # embedded SQLite: units of work run on the IOLoop (server.db_mode auto)
     # The password service got the configured (fast) argon2 parameters, not the production defaults.
     hashed = asyncio.run(runtime.passwords.hash("pw"))
     assert "m=1024,t=1,p=1" in hashed
@@ -61,11 +62,16 @@ def test_the_runtime_is_wired_from_the_settings(runtime: Runtime) -> None:
 
 def test_one_signed_authenticated_callback_through_the_objects(runtime: Runtime, tenancy: Tenancy) -> None:
     body = enablement_read()
-    request = InboundRequest("POST", "/callback", sign("POST", PUBLIC_URL + "callback"), body)
+    request = InboundRequest("POST", "/callback", sign("POST", PUBLIC_URL + "callback"))
+    runtime.start()  # loads the consumer secrets
+    stages = runtime.callback_stages
+    assert stages.end_user is not None
 
     async def flow() -> tuple[VerifiedConsumer, AuthenticatedUser, CallbackResponse]:
-        consumer = await runtime.transport_stages[0].verify(request)
-        user = await runtime.authenticator.authenticate(cyberapp_auth("admin", ADMIN_PASSWORD), "127.0.0.1")
+        _, consumer = stages.verify_transport(request)
+        attempt = stages.end_user.attempt(cyberapp_auth("admin", ADMIN_PASSWORD), "127.0.0.1")
+        account = await runtime.db.run(stages.end_user.lookup, attempt)
+        user = await stages.end_user.verify(attempt, account)
         response = await runtime.dispatcher.dispatch(consumer.key, user, parse_callback_request(body))
         return consumer, user, response
 

@@ -1,4 +1,4 @@
-"""UserAuthenticator end to end on a real database (catalogue items 33-36, 45; callbacks §12 rows 16, 18)."""
+"""EndUserStage end to end on a real database (catalogue items 33-36, 45; callbacks §12 rows 16, 18)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pytest
 from playhouse.test_utils import count_queries
 
 from endpoint.auth.credential_cache import VerifiedCredentialCache
-from endpoint.auth.end_user import UserAuthenticator
+from endpoint.auth.end_user import EndUserStage
 from endpoint.auth.identity import AuthenticatedUser
 from endpoint.auth.passwords import PasswordService
-from endpoint.auth.throttle import FailureThrottle
+from endpoint.auth.throttle import LoginThrottle
 from endpoint.errors import AuthenticationFailed, TooManyRequests
 from endpoint.executors import DatabaseRunner
 from endpoint.settings import AuthSettings
@@ -72,18 +72,30 @@ class Rig:
         self.passwords = CountingPasswords(self.settings)
         self.cache = VerifiedCredentialCache(self.settings.cache_ttl, self.settings.cache_size, self.clock)
         s = self.settings
-        self.identity_throttle = FailureThrottle(
-            s.failure_limit, s.failure_window, self.clock, name="identity"
+        self.throttle = LoginThrottle(
+            identity_limit=s.failure_limit,
+            pair_limit=s.pair_failure_limit,
+            client_soft_limit=s.client_failure_soft_limit,
+            window=s.failure_window,
+            max_delay=s.failure_max_delay,
+            clock=self.clock,
         )
-        self.client_throttle = FailureThrottle(
-            s.client_failure_limit, s.failure_window, self.clock, name="client IP"
-        )
-        self.auth = UserAuthenticator(
-            s, runner, self.passwords, self.cache, self.identity_throttle, self.client_throttle
-        )
+        self.runner = runner
+        self.stage = EndUserStage(s, runner, self.passwords, self.cache, self.throttle)
+
+    async def authenticate(self, header: str, ip: str) -> AuthenticatedUser:
+        """The three steps as the callback handler runs them: attempt, one unit of work, argon2 if cold."""
+        attempt = self.stage.attempt(header, ip)
+
+        def unit() -> tuple[Any, AuthenticatedUser | None]:
+            account = self.stage.lookup(attempt)
+            return account, self.stage.from_cache(attempt, account)
+
+        account, user = await self.runner.run(unit)
+        return user if user is not None else await self.stage.verify(attempt, account)
 
     def login(self, identity: str, password: str, ip: str = IP) -> AuthenticatedUser:
-        return asyncio.run(self.auth.authenticate(cyberapp_auth(identity, password), ip))
+        return asyncio.run(self.authenticate(cyberapp_auth(identity, password), ip))
 
     def refused(self, identity: str, password: str, ip: str = IP) -> type[Exception]:
         """The exception class a login raises (it must raise)."""
@@ -147,7 +159,7 @@ def test_malformed_header_is_401_without_argon2(make_rig: Any, caplog: pytest.Lo
     rig = make_rig()
     with caplog.at_level(logging.INFO, logger="endpoint.auth.end_user"):
         with pytest.raises(AuthenticationFailed, match="no ':' separator"):
-            asyncio.run(rig.auth.authenticate("amRvZQ==", IP))  # base64("jdoe")
+            asyncio.run(rig.authenticate("amRvZQ==", IP))  # base64("jdoe")
     assert "no ':' separator" in caplog.text and "amRvZQ==" not in caplog.text
     assert rig.passwords.calls == {"verify": 0, "dummy_verify": 0, "hash": 0}
 
@@ -174,7 +186,7 @@ def test_wrong_password_and_unknown_user_take_similar_time(make_rig: Any, org: O
     realistic = dict(argon2_time_cost=2, argon2_memory_kib=16384, argon2_parallelism=1)
     hasher = argon2.PasswordHasher(time_cost=2, memory_cost=16384, parallelism=1)
     create_user("jdoe", org, "s3cret", hasher=hasher)
-    rig = make_rig(failure_limit=100, client_failure_limit=100, **realistic)
+    rig = make_rig(failure_limit=100, pair_failure_limit=100, failure_max_delay=0, **realistic)
 
     def seconds(identity: str) -> float:
         start = time.perf_counter()
@@ -290,31 +302,64 @@ def test_unknown_identities_are_throttled_like_known_ones(make_rig: Any) -> None
     ]
 
 
-def test_client_ip_throttle_spans_identities(make_rig: Any, org: Organization) -> None:
+def test_other_identities_failures_never_refuse_a_correct_login(make_rig: Any, org: Organization) -> None:
+    """The global-lockout repro: everything arrives from the proxy's one address."""
     create_user("jdoe", org, "s3cret")
-    rig = make_rig(client_failure_limit=3)
-    for i in range(3):
-        rig.refused(f"sprayed-{i}", "x")
-    assert rig.refused("jdoe", "s3cret") is TooManyRequests
-    rig.login("jdoe", "s3cret", ip="198.51.100.9")  # other clients are unaffected
+    rig = make_rig(client_failure_soft_limit=3, failure_max_delay=0.05)
+    for i in range(50):
+        assert rig.refused(f"someone.typing.{i}", f"wrong-{i}") is AuthenticationFailed
+    started = time.perf_counter()
+    assert rig.login("jdoe", "s3cret").login == "jdoe"  # not refused, and not delayed
+    assert time.perf_counter() - started < 0.05
 
 
-def test_success_resets_the_identity_counter_only(make_rig: Any, org: Organization) -> None:
+def test_a_clients_failed_attempts_are_answered_later_and_later(make_rig: Any, org: Organization) -> None:
+    rig = make_rig(client_failure_soft_limit=2, failure_max_delay=0.2, failure_limit=100)
+
+    def timed_failure(i: int) -> float:
+        started = time.perf_counter()
+        rig.refused(f"guess-{i}", "x")
+        return time.perf_counter() - started
+
+    quick = [timed_failure(i) for i in range(2)]
+    slow = [timed_failure(i) for i in range(2, 5)]
+    assert max(quick) < 0.1 and min(slow) >= 0.09 and slow[-1] >= 0.19
+    elsewhere = time.perf_counter()
+    rig.refused("guess-x", "x", ip="198.51.100.9")  # another client's failures are its own
+    assert time.perf_counter() - elsewhere < 0.1
+
+
+def test_a_client_hammering_one_identity_is_refused_for_it_only(make_rig: Any, org: Organization) -> None:
     create_user("jdoe", org, "s3cret")
-    rig = make_rig(failure_limit=3, client_failure_limit=4)
+    create_user("other", org, "0ther")
+    rig = make_rig(pair_failure_limit=2, failure_limit=10, failure_max_delay=0)
+    for _ in range(2):
+        rig.refused("jdoe", "wrong")
+    assert rig.refused("jdoe", "s3cret") is TooManyRequests  # this client, this identity
+    rig.login("jdoe", "s3cret", ip="198.51.100.9")  # the identity elsewhere
+    rig.login("other", "0ther")  # another identity here
+
+
+def test_success_resets_identity_and_pair_counters(make_rig: Any, org: Organization) -> None:
+    create_user("jdoe", org, "s3cret")
+    rig = make_rig(failure_limit=3, pair_failure_limit=3, failure_max_delay=0)
     for _ in range(2):
         rig.refused("jdoe", "wrong")
     rig.login("jdoe", "s3cret")
     for _ in range(2):
         rig.refused("jdoe", "wrong")
-    # Identity: 2 failures since the success, under its limit. Client IP: 4, at its limit.
-    assert rig.refused("jdoe", "s3cret") is TooManyRequests
-    rig.login("jdoe", "s3cret", ip="198.51.100.9")
+    rig.login("jdoe", "s3cret")  # 2 failures since the success: under both limits
 
 
 def test_parallel_wrong_passwords_respect_the_verifier_cap(make_rig: Any, org: Organization) -> None:
     create_user("jdoe", org, "s3cret")
-    rig = make_rig(max_pending_verifies=4, verify_threads=2, failure_limit=100, client_failure_limit=100)
+    rig = make_rig(
+        max_pending_verifies=4,
+        verify_threads=2,
+        failure_limit=100,
+        pair_failure_limit=100,
+        failure_max_delay=0,
+    )
     rig.passwords.gate = threading.Event()
     peak = 0
 
@@ -322,7 +367,7 @@ def test_parallel_wrong_passwords_respect_the_verifier_cap(make_rig: Any, org: O
         nonlocal peak
         # Distinct guesses, as an attacker sends them (identical ones would share a single verify).
         headers = [cyberapp_auth("jdoe", f"wrong-{i}") for i in range(24)]
-        tasks = [asyncio.create_task(rig.auth.authenticate(header, IP)) for header in headers]
+        tasks = [asyncio.create_task(rig.authenticate(header, IP)) for header in headers]
         deadline = time.monotonic() + 5
         while sum(t.done() for t in tasks) < 20 and time.monotonic() < deadline:
             peak = max(peak, rig.passwords.in_flight)
@@ -346,7 +391,7 @@ def test_concurrent_identical_logins_share_one_verify(make_rig: Any, org: Organi
 
     async def burst() -> list[AuthenticatedUser]:
         header = cyberapp_auth("herd", "herd-password")
-        return await asyncio.gather(*(rig.auth.authenticate(header, IP) for _ in range(16)))
+        return await asyncio.gather(*(rig.authenticate(header, IP) for _ in range(16)))
 
     users = asyncio.run(burst())
     assert len(users) == 16 and {u.login for u in users} == {"herd"}
@@ -358,8 +403,8 @@ def test_concurrent_different_passwords_are_verified_separately(make_rig: Any, o
     rig = make_rig()
 
     async def burst() -> list[object]:
-        good = rig.auth.authenticate(cyberapp_auth("pair", "right-password"), IP)
-        bad = rig.auth.authenticate(cyberapp_auth("pair", "wrong-password"), IP)
+        good = rig.authenticate(cyberapp_auth("pair", "right-password"), IP)
+        bad = rig.authenticate(cyberapp_auth("pair", "wrong-password"), IP)
         return await asyncio.gather(good, bad, return_exceptions=True)
 
     good, bad = asyncio.run(burst())

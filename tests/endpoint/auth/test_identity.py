@@ -1,34 +1,30 @@
-"""VerifiedConsumer and AuthenticatedUser: frozen value objects with exactly their fields."""
+"""Identities carry who is calling and what the unit of work needs, never a credential."""
 
 from __future__ import annotations
 
-import dataclasses
+import peewee as pw
 
-import pytest
-
-from endpoint.auth.identity import AuthenticatedUser, VerifiedConsumer
-
-CASES = [
-    (VerifiedConsumer, {"key": "acme-0123456789", "secret_id": 2}),
-    (
-        AuthenticatedUser,
-        {"user_id": "u-1", "login": "admin", "organization_id": "o-1", "organization_kind": "partner"},
-    ),
-]
+from endpoint.auth.consumers import ConsumerSecrets
+from endpoint.auth.end_user import Account
+from endpoint.auth.nonces import RecentNonces
+from endpoint.auth.oauth import InboundRequest, SignatureVerifier
+from endpoint.settings import EndpointSettings
+from tests.factories import CONSUMER_SECRET, PUBLIC_URL, create_consumer, sign
 
 
-@pytest.mark.parametrize(("cls", "values"), CASES, ids=lambda v: getattr(v, "__name__", ""))
-def test_fields_are_exactly_these(cls: type, values: dict[str, object]) -> None:
-    assert [f.name for f in dataclasses.fields(cls)] == list(values)
-    assert dataclasses.asdict(cls(**values)) == values
+def test_a_verified_consumer_holds_no_secret_and_no_signature(database: pw.Database) -> None:
+    create_consumer()
+    secrets = ConsumerSecrets(refresh_interval=2)
+    secrets.load()
+    verifier = SignatureVerifier(EndpointSettings(public_base_url=PUBLIC_URL), secrets, RecentNonces(300))
+    headers = sign("POST", PUBLIC_URL + "callback")
+    signature = headers["Authorization"].split('oauth_signature="')[1].split('"')[0]
+    consumer = verifier.verify(InboundRequest("POST", "/callback", headers))
+    assert CONSUMER_SECRET not in repr(consumer) and signature not in repr(consumer)
 
 
-@pytest.mark.parametrize(("cls", "values"), CASES, ids=lambda v: getattr(v, "__name__", ""))
-def test_instances_are_frozen_and_closed(cls: type, values: dict[str, object]) -> None:
-    instance = cls(**values)
-    name = next(iter(values))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        setattr(instance, name, "changed")
-    with pytest.raises((AttributeError, TypeError)):  # slots: no stray attributes either
-        instance.extra = 1  # type: ignore[attr-defined]
-    assert cls(**values) == instance and hash(cls(**values)) == hash(instance)
+def test_an_authenticated_user_drops_the_password_hash() -> None:
+    account = Account("u-1", "admin", "$argon2id$v=19$secret-hash", "o-1", "partner", True)
+    user = account.user()
+    assert (user.user_id, user.organization_id, user.organization_kind) == ("u-1", "o-1", "partner")
+    assert "argon2" not in repr(user)

@@ -1,89 +1,74 @@
-"""OAuthStage: the signature verifier runs inside the database runner, off the IOLoop thread."""
+"""Stages: one transport stage picked by the Authorization scheme, one size cap, no fallback, no repeats."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
-
-import peewee as pw
 import pytest
 
 from endpoint.auth.identity import VerifiedConsumer
-from endpoint.auth.oauth import InboundRequest, SignatureVerifier
-from endpoint.auth.stages import OAuthStage
+from endpoint.auth.oauth import InboundRequest
+from endpoint.auth.stages import MAX_AUTHORIZATION_BYTES, SINGLETON_HEADERS, Stages, reject_repeated
 from endpoint.errors import AuthenticationFailed, PayloadError
-from endpoint.executors import DatabaseRunner
-from endpoint.settings import EndpointSettings
-from models import Nonce, db
-from tests.factories import CONSUMER_KEY, PUBLIC_URL, create_consumer, sign
 
 
-class RecordingVerifier(SignatureVerifier):
-    """The real verifier, noting where each call ran."""
+class FakeStage:
+    """A transport stage that records what it saw and fails when told to."""
 
-    calls: list[tuple[threading.Thread, bool]]
+    def __init__(self, scheme: str, fail: bool = False) -> None:
+        self.scheme = scheme
+        self.fail = fail
+        self.seen: list[str] = []
 
     def verify(self, request: InboundRequest) -> VerifiedConsumer:
-        self.calls.append((threading.current_thread(), not db.is_closed()))
-        return super().verify(request)
+        self.seen.append(request.headers["Authorization"])
+        if self.fail:
+            raise AuthenticationFailed(reason=f"{self.scheme} rejected")
+        return VerifiedConsumer(key=self.scheme + "-principal", secret_id=1)
+
+    def check_body(self, consumer: VerifiedConsumer, body: bytes, content_type: str) -> None:
+        pass
 
 
-@pytest.fixture
-def runner(database: pw.Database) -> Iterator[DatabaseRunner]:
-    create_consumer()
-    runner = DatabaseRunner(2)
-    yield runner
-    runner.shutdown()
+def request(authorization: str | None) -> InboundRequest:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    return InboundRequest("POST", "/callback", headers)
 
 
-@pytest.fixture
-def verifier() -> RecordingVerifier:
-    verifier = RecordingVerifier(EndpointSettings(public_base_url=PUBLIC_URL))
-    verifier.calls = []
-    return verifier
+def test_the_scheme_picks_the_stage_case_insensitively() -> None:
+    oauth, bearer = FakeStage("oauth"), FakeStage("bearer")
+    stages = Stages((oauth, bearer))
+    stage, consumer = stages.verify_transport(request('OAuth oauth_nonce="x"'))
+    assert stage is oauth and consumer.key == "oauth-principal"
+    stage, _ = stages.verify_transport(request("bearer abc.def.ghi"))
+    assert stage is bearer and oauth.seen == ['OAuth oauth_nonce="x"']
 
 
-def signed(**sign_kwargs: str) -> InboundRequest:
-    headers = sign("POST", PUBLIC_URL + "callback", **sign_kwargs)
-    return InboundRequest("POST", "/callback", headers, b"{}")
+def test_a_failed_stage_never_falls_back_to_another() -> None:
+    oauth, bearer = FakeStage("oauth", fail=True), FakeStage("bearer")
+    with pytest.raises(AuthenticationFailed, match="oauth rejected"):
+        Stages((oauth, bearer)).verify_transport(request("OAuth x"))
+    assert bearer.seen == []
 
 
-def verify_on_loop(stage: OAuthStage, request: InboundRequest) -> tuple[threading.Thread, VerifiedConsumer]:
-    async def main() -> tuple[threading.Thread, VerifiedConsumer]:
-        return threading.current_thread(), await stage.verify(request)
-
-    return asyncio.run(main())
-
-
-def test_a_valid_request_verifies_off_the_loop(runner: DatabaseRunner, verifier: RecordingVerifier) -> None:
-    loop_thread, consumer = verify_on_loop(OAuthStage(verifier, runner), signed())
-    assert consumer == VerifiedConsumer(key=CONSUMER_KEY, secret_id=consumer.secret_id)
-    [(thread, connection_open)] = verifier.calls
-    assert thread is not loop_thread and thread.name.startswith("db")
-    assert connection_open  # inside the runner's unit of work
-    assert Nonce.select().count() == 1
+@pytest.mark.parametrize("value", [None, "", "Bearer abc", "Basic dXNlcjpwYXNz", "OAuthx y"])
+def test_no_or_an_unaccepted_scheme_is_401(value: str | None) -> None:
+    oauth = FakeStage("oauth")
+    with pytest.raises(AuthenticationFailed):
+        Stages((oauth,)).verify_transport(request(value))
+    assert oauth.seen == []
 
 
-@pytest.mark.parametrize(
-    ("request_kwargs", "error"),
-    [({"secret": "wrong-secret-0000000"}, AuthenticationFailed), ({"nonce": "bad.nonce!"}, PayloadError)],
-)
-def test_an_invalid_request_raises(
-    runner: DatabaseRunner,
-    verifier: RecordingVerifier,
-    request_kwargs: dict[str, str],
-    error: type[Exception],
-) -> None:
-    with pytest.raises(error):
-        verify_on_loop(OAuthStage(verifier, runner), signed(**request_kwargs))
-    assert len(verifier.calls) == 1  # the stage delegated; the verifier decided
-    assert Nonce.select().count() == 0
+def test_one_size_cap_before_any_stage_parses() -> None:
+    oauth = FakeStage("oauth")
+    stages = Stages((oauth,))
+    at_cap = "OAuth " + "x" * (MAX_AUTHORIZATION_BYTES - 6)
+    stages.verify_transport(request(at_cap))
+    with pytest.raises(PayloadError, match="size cap"):
+        stages.verify_transport(request(at_cap + "x"))
+    assert len(oauth.seen) == 1
 
 
-def test_a_replay_through_the_stage_is_rejected(runner: DatabaseRunner, verifier: RecordingVerifier) -> None:
-    stage = OAuthStage(verifier, runner)
-    request = signed()
-    verify_on_loop(stage, request)
-    with pytest.raises(AuthenticationFailed, match="replay"):
-        verify_on_loop(stage, request)
+@pytest.mark.parametrize("name", SINGLETON_HEADERS)
+def test_a_repeated_singleton_header_is_400(name: str) -> None:
+    reject_repeated({name: ["one"]})
+    with pytest.raises(PayloadError, match=name):
+        reject_repeated({name: ["one", "two"]})

@@ -122,5 +122,5 @@ def test_an_app_code_that_cannot_form_a_cti_is_refused(app_code: str) -> None:
 
 
 def test_call_context_never_shows_the_password() -> None:
-    call = CallContext("org", "tenant", None, {}, password="clear-pw", password_hash="$argon2id$...")
+    call = CallContext("org", None, "tenant", None, {}, password="clear-pw", password_hash="$argon2id$...")
     assert "clear-pw" not in repr(call) and "argon2" not in repr(call)

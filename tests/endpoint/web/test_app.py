@@ -69,7 +69,10 @@ def test_unrouted_paths_get_a_json_404_with_our_headers(mounted: LiveEndpoint) -
 
 
 def test_application_settings() -> None:
-    runtime = cast(Runtime, SimpleNamespace(settings=make_settings(), inflight=InFlight()))
+    runtime = cast(
+        Runtime,
+        SimpleNamespace(settings=make_settings(), inflight=InFlight(), callback_stages=None, aps_stages=None),
+    )
     app = make_app(make_settings(), runtime)
     assert app.settings["xsrf_cookies"] is False  # server-to-server: no XSRF tokens
     assert app.settings["debug"] is False

@@ -89,7 +89,7 @@ def test_authenticated_callback_adds_the_handler_fields(
     [
         ({"secret": "wrong-secret-000000"}, 401, "signature mismatch"),
         ({"password": "wrong-password"}, 401, None),
-        ({"nonce": "bad.nonce"}, 400, "malformed nonce"),
+        ({"nonce": "n" * 129}, 400, "malformed nonce"),
     ],
 )
 def test_rejections_carry_their_reason(

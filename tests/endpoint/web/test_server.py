@@ -22,7 +22,7 @@ from endpoint.settings import Settings
 from endpoint.web.server import build_server, run, serve
 from models import Nonce, db
 from models.db import DatabaseSettings
-from tests.factories import make_settings
+from tests.factories import PUBLIC_URL, create_consumer, make_settings, sign
 
 LOGGERS = ("", "oauthlib", "peewee", "tornado.access")
 
@@ -262,12 +262,14 @@ def test_a_huge_header_closes_the_connection(settings: Settings, runtimes: list[
 
 def test_a_slow_body_is_cut_off_after_body_timeout(settings: Settings, runtimes: list[Runtime]) -> None:
     quick = make_settings(database=settings.database, server={"body_timeout": 0.3})
+    create_consumer()  # a verified request: unsigned ones never get to send a body (test_callback.py)
     result: dict[str, Any] = {}
+    signed = sign("POST", PUBLIC_URL + "callback")["Authorization"].encode()
 
     async def body(port: int) -> None:
         request = (
             b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 100\r\n\r\n{"a"'
+            b"Authorization: " + signed + b'\r\nContent-Length: 100\r\n\r\n{"a"'
         )
         result["reply"], result["elapsed"] = await asyncio.to_thread(raw_exchange, port, request, 10)
 

@@ -62,6 +62,9 @@ class Rig:
         self.egress_proxy.stop()
 
 
+SECRETS_REFRESH = 0.1  # endpoint.secrets_refresh: key changes reach the endpoint this fast
+
+
 def build_rig(tls: Tls, db_settings: DatabaseSettings, tmp: Path, **aps: Any) -> Rig:
     controller = ControllerServer(tls=(tls.cert_pem, tls.key_pem)).start()
     controller.trust(CONSUMER_KEY, CONSUMER_SECRET)
@@ -71,6 +74,7 @@ def build_rig(tls: Tls, db_settings: DatabaseSettings, tmp: Path, **aps: Any) ->
     options = {**FAST, "controller_allowlist": (controller.url,), "sync_budget": 0.3, **aps}
     settings = make_settings(
         database=db_settings,
+        endpoint={"secrets_refresh": SECRETS_REFRESH},
         aps=ApsSettings(**options),
         proxy=ProxySettings(
             url=egress.url, ca_bundle=tls.ca_pem, connect_timeout=2.0, read_timeout=5.0, backoff_factor=0.01

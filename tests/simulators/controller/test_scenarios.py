@@ -38,7 +38,7 @@ from simulators.controller.scenarios import (
 )
 from tests.endpoint.web.tenancy import snapshot
 from tests.factories import CONSUMER_KEY, create_consumer, create_org
-from tests.simulators.controller.stack import ACCOUNT_ID, Rig, build_rig
+from tests.simulators.controller.stack import ACCOUNT_ID, SECRETS_REFRESH, Rig, build_rig
 from tests.simulators.harness import Tls
 
 
@@ -132,6 +132,7 @@ def test_key_rotation_overlap_end_to_end(rig: Rig) -> None:
         create_instance(old)
         provision_tenant(old)
         new_secret = rotate(CONSUMER_KEY, dt.timedelta(hours=24), utcnow()).secret
+        time.sleep(3 * SECRETS_REFRESH)  # the rotation reaches the serving process's secrets snapshot
         add_users(old, count=1)  # the controller still signs with the old secret: accepted
         rig.controller.trust(CONSUMER_KEY, new_secret)  # it learns the new one...
         new = rig.run(live, state, secret=new_secret)
@@ -141,6 +142,7 @@ def test_key_rotation_overlap_end_to_end(rig: Rig) -> None:
         rig.controller.trust(CONSUMER_KEY, "the-old-secret-is-gone-000000")
         assert new.call("read", "GET", f"tenants/{state['tenant_id']}").status == 200
         rotate(CONSUMER_KEY, dt.timedelta(0), utcnow())  # overlap over: both secrets so far have ended
+        time.sleep(3 * SECRETS_REFRESH)
         assert new.call("read", "GET", f"tenants/{state['tenant_id']}", expected=(401,)).ok
     puts = [r for r in rig.controller.received() if r.method == "PUT"]
     assert puts and puts[-1].verified  # the last usage push was signed with the new secret

@@ -12,6 +12,8 @@ from typing import Any
 import peewee as pw
 import pytest
 
+from endpoint.auth.consumers import ConsumerSecrets
+from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import InboundRequest, SignatureVerifier
 from endpoint.settings import EndpointSettings
 from simulators.controller.signing import ControllerSigner, Instance
@@ -83,8 +85,10 @@ def test_signature_covers_the_public_url_and_verifies(
     assert headers["APS-Request-Phase"] == "async" and headers["APS-Transaction-ID"]
     assert 'oauth_signature_method="HMAC-SHA1"' in headers["Authorization"]
     assert "oauth_body_hash" not in headers["Authorization"]  # JSON bodies travel unsigned, as APSC sends
-    verifier = SignatureVerifier(EndpointSettings(public_base_url=PUBLIC))
-    verified = verifier.verify(InboundRequest("POST", seen["path"], headers, seen["body"]))
+    secrets = ConsumerSecrets(refresh_interval=2)
+    secrets.load()
+    verifier = SignatureVerifier(EndpointSettings(public_base_url=PUBLIC), secrets, RecentNonces(300))
+    verified = verifier.verify(InboundRequest("POST", seen["path"], headers))
     assert verified.key == CONSUMER_KEY
 
 
