@@ -19,7 +19,7 @@ import requests
 from models import OrganizationMapping, User
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy, snapshot
-from tests.factories import CONSUMER_SECRET, cyberapp_auth, make_settings, sign
+from tests.factories import CONSUMER_SECRET, PUBLIC_URL, cyberapp_auth, make_settings, sign
 from tests.live import CALLBACK_PREFIX, LiveEndpoint, live_endpoint
 
 UUID_CHARS = set("0123456789abcdef-")
@@ -369,3 +369,159 @@ def test_smuggling_framing_is_rejected(live: LiveEndpoint, tenancy: Tenancy) -> 
             )
             reply = conn.recv(1024)
         assert reply.startswith(b"HTTP/1.1 4") or reply == b""
+
+
+# -- the request path: what is decided on the headers, and no global lockout ------------------------
+def head_only(live: LiveEndpoint, headers: dict[str, str], length: int = 1024 * 1024) -> bytes:
+    """Send a request head announcing ``length`` body bytes, send none, and return the reply head."""
+    host, port = live.base_url.removeprefix("http://").split(":")
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"POST /callback HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {length}\r\n\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply and (chunk := conn.recv(4096)):
+            reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["OAuth garbage", None, 'OAuth oauth_consumer_key="unknown-key-0000"', "Bearer abc.def.ghi"],
+)
+def test_an_unverified_request_is_answered_before_its_body(
+    live: LiveEndpoint, tenancy: Tenancy, authorization: str | None
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    started = time.monotonic()
+    reply = head_only(live, headers)  # the 1 MiB body never comes: the answer must not wait for it
+    assert reply.split(b"\r\n")[0] in (b"HTTP/1.1 400 Bad Request", b"HTTP/1.1 401 Unauthorized")
+    assert b"Connection: close" in reply and time.monotonic() - started < 3
+
+
+def test_a_replay_is_answered_before_its_body(live: LiveEndpoint, tenancy: Tenancy) -> None:
+    headers = sign("POST", live.public_base + "/callback")
+    body = json.dumps({"x": 1}).encode()
+    assert (
+        requests.post(live.base_url + "/callback", data=body, headers=headers, timeout=5).status_code == 400
+    )
+    assert head_only(live, headers).startswith(b"HTTP/1.1 401")
+
+
+def enablement_read_body() -> bytes:
+    return json.dumps(
+        {
+            "type": "cti.a.p.acgw.request.v1.0~a.p.empty.v1.0",
+            "request_id": str(uuid.uuid4()),
+            "created_at": "2026-11-22T10:00:00Z",
+            "context": {
+                "callback_id": CALLBACK_PREFIX + "a.p.enablement.read.v1.0",
+                "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
+                "tenant_id": TENANT_A,
+            },
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize("order", ["valid-last", "valid-first"])
+def test_a_second_authorization_header_is_400(live: LiveEndpoint, tenancy: Tenancy, order: str) -> None:
+    """Proxies and audit logs read the first, Tornado's dict the last: one request, one credential."""
+    auth = cyberapp_auth("admin", ADMIN_PASSWORD)
+    signed = sign("POST", live.public_base + "/callback", {"X-CyberApp-Auth": auth})
+    values = ["OAuth garbage", signed.pop("Authorization")]
+    if order == "valid-first":
+        values.reverse()
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+    head += "".join(f"Authorization: {value}\r\n" for value in values)
+    body = enablement_read_body()
+    head += f"Content-Length: {len(body)}\r\n"
+    host, port = live.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(
+            f"POST /callback HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        conn.sendall(body)
+        assert conn.recv(4096).startswith(b"HTTP/1.1 400")
+
+
+@pytest.mark.parametrize("name", ["X-CyberApp-Auth", "Content-Type"])
+def test_other_repeated_singleton_headers_are_400(live: LiveEndpoint, tenancy: Tenancy, name: str) -> None:
+    auth = cyberapp_auth("admin", ADMIN_PASSWORD)
+    value = {"X-CyberApp-Auth": auth, "Content-Type": "application/json"}[name]
+    signed = sign("POST", live.public_base + "/callback", {"X-CyberApp-Auth": auth})
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+    host, port = live.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(
+            f"POST /callback HTTP/1.1\r\nHost: x\r\n{head}{name}: {value}\r\n"
+            "Content-Length: 2\r\n\r\n{}".encode()
+        )
+        assert conn.recv(4096).startswith(b"HTTP/1.1 400")
+
+
+@pytest.mark.parametrize("nonce", ["q+Z3x/w9Lk0AbC1dEf2GhI3jK4lM5nO6pQ7rS8tU9vA=", "abc123", "a"])
+def test_rfc_5849_nonces_verify_over_http(live: LiveEndpoint, tenancy: Tenancy, nonce: str) -> None:
+    """Base64 nonces (dghubble/oauth1, the common Go client) and short ones are valid OAuth 1.0."""
+    assert_envelope(live.callback("a.p.enablement.read.v1.0", nonce=nonce), 200)
+
+
+def test_a_replay_to_another_process_is_refused_by_the_database(
+    tenancy: Tenancy, db_settings: DatabaseSettings
+) -> None:
+    settings = make_settings(database=db_settings)
+    headers = sign(
+        "POST", PUBLIC_URL + "callback", {"X-CyberApp-Auth": cyberapp_auth("admin", ADMIN_PASSWORD)}
+    )
+    body = enablement_read_body()
+    with live_endpoint(settings) as first, live_endpoint(settings) as second:  # two claim tables
+        assert (
+            requests.post(first.base_url + "/callback", data=body, headers=headers, timeout=5).status_code
+            == 200
+        )
+        replayed = requests.post(second.base_url + "/callback", data=body, headers=headers, timeout=5)
+    assert replayed.status_code == 401
+
+
+def test_failed_logins_of_many_identities_never_lock_out_another_partner(
+    tenancy: Tenancy, db_settings: DatabaseSettings
+) -> None:
+    """The repro: in production every callback comes from the inbound proxy's one address."""
+    settings = make_settings(database=db_settings, auth={"failure_max_delay": 0.01})
+    with live_endpoint(settings) as live:
+        for i in range(50):
+            refused = live.callback(
+                "a.p.enablement.read.v1.0", login=f"someone.typing.{i}", password=f"wrong-{i}"
+            )
+            assert refused.status_code == 401
+        assert_envelope(live.callback("a.p.enablement.read.v1.0", login="other"), 200)
+        assert_envelope(live.callback("a.p.enablement.read.v1.0"), 200)  # and the first partner
+
+
+def test_bodies_past_the_process_budget_get_503_before_they_are_read(
+    tenancy: Tenancy, db_settings: DatabaseSettings
+) -> None:
+    settings = make_settings(
+        database=db_settings, endpoint={"max_body_size": 64 * 1024, "max_buffered_body": 100 * 1024}
+    )
+    with live_endpoint(settings) as live:
+        host, port = live.base_url.removeprefix("http://").split(":")
+        held = []
+        try:
+            for expected in (b"HTTP/1.1 100", b"HTTP/1.1 503"):  # 64 KiB held, the next 64 KiB refused
+                headers = sign("POST", live.public_base + "/callback")
+                conn = socket.create_connection((host, int(port)), timeout=5)
+                held.append(conn)
+                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                conn.sendall(
+                    f"POST /callback HTTP/1.1\r\nHost: x\r\n{head}Expect: 100-continue\r\n"
+                    f"Content-Length: {64 * 1024}\r\n\r\n".encode()
+                )
+                reply = conn.recv(4096)
+                assert reply.startswith(expected), reply
+            assert b"Retry-After: 1" in reply
+        finally:
+            for conn in held:
+                conn.close()
+        time.sleep(0.2)  # the held request's connection closed: its reservation is given back
+        assert_envelope(live.callback("a.p.enablement.read.v1.0"), 200)
