@@ -40,6 +40,42 @@ class LoadResult:
         return self.percentile(99)
 
 
+@dataclass(frozen=True)
+class RunStats:
+    """One measured run, whichever load generator produced it (this one or wrk, bench/wrk.py)."""
+
+    expected: int  # requests meant to be sent, each exactly once
+    requests: int  # responses received
+    errors: int  # transport errors (connect, read, write, timeouts)
+    seconds: float
+    p50: float  # ms
+    p99: float  # ms
+    statuses: dict[int, int]
+    generator: str
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def clean(self) -> bool:
+        """Every request answered 200, no transport error."""
+        return self.errors == 0 and self.statuses == {200: self.expected}
+
+
+def summarize(result: LoadResult, expected: int) -> RunStats:
+    return RunStats(
+        expected,
+        result.requests,
+        result.errors,
+        result.seconds,
+        result.p50,
+        result.p99,
+        result.statuses,
+        "python",
+    )
+
+
 def build_request(method: str, path: str, host: str, headers: dict[str, str], body: bytes = b"") -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
     lines += [

@@ -31,7 +31,10 @@ def process_tree(pid: int) -> list[int]:
         current = queue.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            try:
+                children = (task / "children").read_text().split()
+            except (FileNotFoundError, ProcessLookupError):
+                children = []  # the thread or process ended while walking
             queue.extend(int(child) for child in children)
     return found
 
