@@ -9,9 +9,11 @@ by Tornado itself (it answers a bare 400 and closes).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
-import uuid
+import secrets
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -64,6 +66,18 @@ GENERIC_MESSAGES = {
 _DIGITS = re.compile(r"[0-9]{1,15}")
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+_CORRELATION_BOOT = secrets.token_hex(3)  # differs per start; the pid tells forked workers apart
+_correlation_counter = itertools.count()
+
+
+def next_correlation_id() -> str:
+    """A unique id per response, for matching a caller's report to our log line (not a secret).
+
+    A counter, not uuid4: 16 random bytes per response cost a system call (~2 % of a request).
+    """
+    return f"{_CORRELATION_BOOT}{os.getpid() & 0xFFFF:04x}{next(_correlation_counter) & 0xFFFFFF:06x}"
 
 
 def _record_late(consumer: VerifiedConsumer) -> None:
@@ -263,7 +277,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         # Called from RequestHandler.__init__ (before initialize) and again on every clear().
         if not hasattr(self, "correlation_id"):
-            self.correlation_id = uuid.uuid4().hex[:16]
+            self.correlation_id = next_correlation_id()
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Correlation-Id", self.correlation_id)
         self.clear_header("Server")
