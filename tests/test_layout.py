@@ -100,3 +100,11 @@ def test_no_module_level_settings_or_environment_reads() -> None:
             if isinstance(node, ast.Assign | ast.AnnAssign | ast.Expr) and "os.environ" in ast.unparse(node):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_who_is_calling_lives_in_one_package() -> None:
+    """Transport stages, the end user, passwords, throttles and identities: endpoint/auth/ only."""
+    auth = {p.stem for p in (ROOT / "endpoint" / "auth").glob("*.py")} - {"__init__"}
+    assert {"stages", "oauth", "oauth_params", "nonces", "consumers", "end_user", "throttle"} <= auth
+    strays = [p.name for p in (ROOT / "endpoint").glob("*.py") if p.stem in auth | {"authenticate", "identity"}]
+    assert strays == [], "authentication modules belong in endpoint/auth/"
