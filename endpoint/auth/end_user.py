@@ -116,6 +116,10 @@ class EndUserStage:
             await self._passwords.dummy_verify(attempt.password)
             await self._fail(attempt, _why_unusable(account))
         stored_hash = account.password_hash
+        if self._cache.lookup(account.user_id, attempt.password, stored_hash):
+            # Remembered since this request's unit of work looked (a concurrent twin verified it).
+            self._throttle.record_success(attempt.login, attempt.client)
+            return account.user()
         if not await self._verify_once(account.user_id, attempt.password, stored_hash):
             await self._fail(attempt, "wrong password")
         self._cache.remember(account.user_id, attempt.password, stored_hash)

@@ -54,7 +54,8 @@ def test_the_runtime_is_wired_from_the_settings(runtime: Runtime) -> None:
     [stage] = runtime.aps_stages.transport
     assert isinstance(stage, SignatureVerifier) and runtime.aps_stages.end_user is None
     assert runtime.callback_stages.transport == (stage,) and runtime.callback_stages.end_user is not None
-    assert runtime.db.inline  # embedded SQLite: units of work run on the IOLoop (server.db_mode auto)
+    # server.db_mode "auto": units of work on the IOLoop for embedded SQLite, on threads for servers.
+    assert runtime.db.inline == (runtime.settings.database.backend == "sqlite")
     # The password service got the configured (fast) argon2 parameters, not the production defaults.
     hashed = asyncio.run(runtime.passwords.hash("pw"))
     assert "m=1024,t=1,p=1" in hashed

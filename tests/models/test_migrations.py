@@ -9,7 +9,7 @@ from typing import Any
 import peewee as pw
 import pytest
 
-from models import ALL_MODELS, MIGRATIONS, Consumer, OutboxItem, SchemaVersion, init_database, migrate
+from models import ALL_MODELS, MIGRATIONS, Consumer, Nonce, OutboxItem, SchemaVersion, init_database, migrate
 from models.db import DatabaseSettings
 from models.migrations import Migration, current_version
 from tests.dbutil import BACKENDS, scratch_database, unreachable_reason
@@ -231,11 +231,28 @@ def test_mysql_tables_made_before_datetime6_and_longtext_are_widened(
             assert server_columns(database, "outbox_item")["lease_expires"] == ("datetime", 0)
             assert server_columns(database, "outbox_item")["payload"] == ("text", 65535)
         database._field_types.update(DATETIME="DATETIME(6)", TEXT="LONGTEXT")
-        assert migrate(database) == [4]
+        assert migrate(database, MIGRATIONS[:4]) == [4]
         with database.connection_context():
             columns = server_columns(database, "outbox_item")
             assert (columns["lease_expires"], columns["payload"]) == (("datetime", 6), ("text", None))
             assert server_columns(database, "schema_version")["applied_at"] == ("datetime", 6)
             assert OutboxItem.select().count() == 0  # the widened table is still usable
+    finally:
+        database.close_all()
+
+
+def test_nonce_columns_made_for_64_characters_are_widened_to_128(own_db_settings: DatabaseSettings) -> None:
+    database = init_database(own_db_settings)
+    try:
+        assert migrate(database, MIGRATIONS[:4]) == [1, 2, 3, 4]
+        with database.connection_context():
+            if isinstance(database, pw.PostgresqlDatabase):  # the column as versions 1-4 made it
+                database.execute_sql('ALTER TABLE "nonce" ALTER COLUMN "nonce" TYPE VARCHAR(64)')
+            elif isinstance(database, pw.MySQLDatabase):
+                database.execute_sql("ALTER TABLE `nonce` MODIFY `nonce` VARCHAR(64) NOT NULL")
+        assert migrate(database) == [5]
+        with database.connection_context():
+            assert Nonce.record("key", "n" * 128, 1_700_000_000)  # a 64-character column would refuse it
+            assert Nonce.get().nonce == "n" * 128
     finally:
         database.close_all()
