@@ -220,19 +220,23 @@ def test_replay_over_http_is_401(live: LiveEndpoint, tenancy: Tenancy) -> None:
     assert second.status_code == 401
 
 
+def enablement_read_body() -> bytes:
+    return json.dumps(
+        {
+            "type": "cti.a.p.acgw.request.v1.0~a.p.empty.v1.0",
+            "request_id": str(uuid.uuid4()),
+            "created_at": "2026-11-22T10:00:00Z",
+            "context": {
+                "callback_id": CALLBACK_PREFIX + "a.p.enablement.read.v1.0",
+                "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
+                "tenant_id": TENANT_A,
+            },
+        }
+    ).encode()
+
+
 def test_parallel_replays_get_exactly_one_success(live: LiveEndpoint, tenancy: Tenancy) -> None:
-    envelope = {
-        "type": "cti.a.p.acgw.request.v1.0~a.p.empty.v1.0",
-        "request_id": str(uuid.uuid4()),
-        "created_at": "2026-11-22T10:00:00Z",
-        "context": {
-            "callback_id": CALLBACK_PREFIX + "a.p.enablement.read.v1.0",
-            "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
-            "tenant_id": TENANT_A,
-            "datacenter_url": "https://eu8-cloud.acronis.com",
-        },
-    }
-    body = json.dumps(envelope).encode()
+    body = enablement_read_body()
     headers = sign(
         "POST", live.public_base + "/callback", {"X-CyberApp-Auth": cyberapp_auth("admin", ADMIN_PASSWORD)}
     )
@@ -407,21 +411,6 @@ def test_a_replay_is_answered_before_its_body(live: LiveEndpoint, tenancy: Tenan
         requests.post(live.base_url + "/callback", data=body, headers=headers, timeout=5).status_code == 400
     )
     assert head_only(live, headers).startswith(b"HTTP/1.1 401")
-
-
-def enablement_read_body() -> bytes:
-    return json.dumps(
-        {
-            "type": "cti.a.p.acgw.request.v1.0~a.p.empty.v1.0",
-            "request_id": str(uuid.uuid4()),
-            "created_at": "2026-11-22T10:00:00Z",
-            "context": {
-                "callback_id": CALLBACK_PREFIX + "a.p.enablement.read.v1.0",
-                "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
-                "tenant_id": TENANT_A,
-            },
-        }
-    ).encode()
 
 
 @pytest.mark.parametrize("order", ["valid-last", "valid-first"])
