@@ -16,7 +16,7 @@ import peewee as pw
 import pytest
 import requests
 
-from models import OrganizationMapping, User
+from models import Nonce, OrganizationMapping, User
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy, snapshot
 from tests.factories import CONSUMER_SECRET, PUBLIC_URL, cyberapp_auth, make_settings, sign
@@ -514,3 +514,21 @@ def test_bodies_past_the_process_budget_get_503_before_they_are_read(
                 conn.close()
         time.sleep(0.2)  # the held request's connection closed: its reservation is given back
         assert_envelope(live.callback("a.p.enablement.read.v1.0"), 200)
+
+
+def test_a_request_refused_before_its_unit_of_work_still_records_its_nonce(
+    live: LiveEndpoint, tenancy: Tenancy
+) -> None:
+    """Refused on the envelope or the end user (no database round yet): the nonce reaches the database
+    anyway, so the same signed request cannot be replayed to another process once the refusal's cause
+    (a throttle, say) has passed."""
+    headers = sign("POST", live.public_base + "/callback", {"X-CyberApp-Auth": "not base64!"})
+    refused = requests.post(
+        live.base_url + "/callback", data=enablement_read_body(), headers=headers, timeout=5
+    )
+    assert refused.status_code == 401
+    nonce = unquote(headers["Authorization"].split('oauth_nonce="')[1].split('"')[0])
+    deadline = time.monotonic() + 2
+    while not Nonce.select().where(Nonce.nonce == nonce).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert Nonce.select().where(Nonce.nonce == nonce).exists()
