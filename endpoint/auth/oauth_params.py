@@ -14,7 +14,6 @@ import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
-from urllib.request import parse_http_list
 
 from oauthlib.oauth1.rfc5849.utils import unescape
 
@@ -23,7 +22,10 @@ from endpoint.errors import AuthenticationFailed, PayloadError
 KEY_PATTERN = re.compile(r"[A-Za-z0-9-]{8,128}")
 NONCE_PATTERN = re.compile(r"[\x20-\x7e]{1,128}")  # printable ASCII (RFC 5849 §3.3)
 TIMESTAMP_PATTERN = re.compile(r"[0-9]{10}")
-_ITEM_PATTERN = re.compile(r'([A-Za-z_]+)="([^"]*)"')
+# One ``name="value"`` item of the comma-separated list and its separator. Matched item by item from the
+# start of the list, so anything between items (a stray token, an unterminated or embedded quote) fails.
+# urllib's parse_http_list walks the header a character at a time (~3 % of a request's CPU).
+_ITEM = re.compile(r'\s*([A-Za-z_]+)="([^"]*)"\s*(?:,|\Z)')
 _REQUIRED = (
     "oauth_consumer_key",
     "oauth_signature",
@@ -58,14 +60,16 @@ def parse_authorization(header: str | None, allowed_methods: tuple[str, ...]) ->
     if scheme.lower() != "oauth":
         raise AuthenticationFailed(reason="Authorization scheme is not OAuth")
     params: dict[str, str] = {}
-    for item in parse_http_list(rest):
-        match = _ITEM_PATTERN.fullmatch(item.strip())
+    position, end = 0, len(rest)
+    while position < end:
+        match = _ITEM.match(rest, position)
         if not match:
             raise PayloadError(reason="malformed OAuth parameter in Authorization header")
         name, value = match.group(1), unescape(match.group(2))
         if name in params:
             raise PayloadError(reason=f"duplicated OAuth parameter {name}")
         params[name] = value
+        position = match.end()
     if "oauth_token" in params:
         # Two-legged only; oauthlib would reach get_access_token_secret (NotImplementedError -> 500).
         raise AuthenticationFailed(reason="oauth_token sent to a two-legged endpoint")

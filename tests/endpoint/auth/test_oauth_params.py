@@ -72,6 +72,7 @@ def test_good_header() -> None:
         (header(replaced(oauth_nonce="nonce.with.dots")), {"nonce": "nonce.with.dots"}),
         (header(GOOD, scheme="oauth"), {}),
         (header(GOOD).replace(", ", ",\t "), {}),
+        (header(GOOD) + ",", {}),  # a trailing separator, as urllib's list parser always allowed
     ],
     ids=[
         "no-version",
@@ -88,6 +89,7 @@ def test_good_header() -> None:
         "nonce-dots",
         "scheme-case",
         "whitespace",
+        "trailing-comma",
     ],
 )
 def test_accepted_variants(value: str, expected: dict[str, str]) -> None:
@@ -124,6 +126,11 @@ MALFORMED = [
     (header(replaced(oauth_timestamp="1700000000.5")), "malformed timestamp"),
     (header(GOOD).replace('oauth_nonce="', "oauth_nonce=").replace('f0"', "f0"), "malformed OAuth parameter"),
     (header(GOOD) + ', oauth_x="unterminated', "malformed OAuth parameter"),
+    (header(GOOD).replace(", ", ", , ", 1), "malformed OAuth parameter"),  # an empty item
+    (header(GOOD).replace(", ", " junk, ", 1), "malformed OAuth parameter"),  # a token between items
+    (header(GOOD).replace(", ", " ", 1), "malformed OAuth parameter"),  # no separator
+    (header(GOOD).replace('f0"', 'f0"x"', 1), "malformed OAuth parameter"),  # an embedded quote
+    (header(GOOD) + ", ", "malformed OAuth parameter"),  # a separator, then nothing but blanks
     ("OAuth", "missing OAuth parameter oauth_consumer_key"),
 ]
 
