@@ -181,12 +181,20 @@ class AuthSettings:
 class LoggingSettings:
     level: str = "INFO"
     format: str = "text"  # "text" or "json"
+    # Rejected requests and logins: per interval, this many lines of each reason are written, the rest
+    # summed up in one line at the end of the interval (a flood of bad requests must not fill the disk).
+    rejection_interval: float = 10.0
+    rejections_verbatim: int = 5
 
     def __post_init__(self) -> None:
         if self.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("level: must be DEBUG, INFO, WARNING or ERROR")
         if self.format not in ("text", "json"):
             raise ValueError("format: must be text or json")
+        if not 1 <= self.rejection_interval <= 3600:
+            raise ValueError("rejection_interval: must be 1..3600 seconds")
+        if self.rejections_verbatim < 1:
+            raise ValueError("rejections_verbatim: must be >= 1")
 
 
 @dataclass(frozen=True, slots=True)

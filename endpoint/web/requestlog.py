@@ -27,4 +27,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     if reason:
         fields["reason"] = reason
     level = logging.INFO if status < 500 else logging.ERROR
-    log.log(level, "request", extra={"fields": fields})
+    extra: dict[str, Any] = {"fields": fields}
+    if 400 <= status < 500:
+        # Sampled per reason (endpoint/logsetup.py): a flood of refused requests costs a line per interval.
+        extra["rejection"] = f"{status} {reason or ''}"
+    log.log(level, "request", extra=extra)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from endpoint.logsetup import configure_logging
+from endpoint.logsetup import RejectionSampler, configure_logging
 from endpoint.settings import LoggingSettings
 
 TOUCHED = ("oauthlib", "peewee", "tornado.access")
@@ -110,3 +111,118 @@ def test_configuring_twice_keeps_one_handler() -> None:
     assert len(logging.getLogger().handlers) == 1
     logging.getLogger("t").warning("once")
     assert stream.getvalue().count("once") == 1
+
+
+# -- escaping: nothing a reader could take for a line break -----------------------------------------------
+LINE_BREAKERS = ["\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("char", LINE_BREAKERS + ["\x00", "\x1b", "\x7f", "\x9b"], ids=repr)
+def test_no_line_breaking_or_control_character_reaches_the_log(fmt: str, char: str) -> None:
+    stream = configured(fmt=fmt)
+    path = f"/callback{char}2026-01-01 INFO endpoint.access: forged"
+    logging.getLogger("endpoint.access").info("request", extra={"fields": {"path": path}})
+    logging.getLogger("t").warning("message with %s inside", f"a{char}b")
+    output = stream.getvalue()
+    lines = output.splitlines()  # splits on NEL, U+2028/2029, FS, GS, RS, VT and FF too
+    assert len(lines) == 2
+    assert all(char not in line for line in lines)
+    if fmt == "json":
+        first, second = (json.loads(line) for line in output.splitlines())
+        assert first["path"] == path and second["msg"] == f"message with a{char}b inside"  # lossless
+
+
+def test_text_escapes_are_readable_and_unambiguous() -> None:
+    stream = configured()
+    logging.getLogger("t").warning("m", extra={"fields": {"v": "a\x85b\u2028c\\x85\td\x7f"}})
+    assert "v=a\\x85b\\u2028c\\\\x85\\td\\x7f\n" in stream.getvalue()
+
+
+def test_a_traceback_keeps_its_lines_after_the_escaped_message() -> None:
+    stream = configured()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("t").exception("failed\nforged", extra={"fields": {"k": "v"}})
+    first, *rest = stream.getvalue().splitlines()
+    assert first.endswith("ERROR t: failed\\nforged k=v")
+    assert rest[0] == "Traceback (most recent call last):" and rest[-1] == "ValueError: boom"
+
+
+# -- rejection sampling -----------------------------------------------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sampled_logger(sampler: RejectionSampler) -> tuple[logging.Logger, list[logging.LogRecord]]:
+    written: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            written.append(record)
+
+    handler = Collect()
+    handler.addFilter(sampler)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    return logging.getLogger("endpoint.access"), written
+
+
+def test_the_first_rejections_of_each_reason_are_written_and_the_rest_summed_up() -> None:
+    clock = Clock()
+    sampler = RejectionSampler(interval=10, verbatim=2, clock=clock)
+    log, written = sampled_logger(sampler)
+    for i in range(50):
+        log.info("request", extra={"rejection": f"401 timestamp outside the window (skew +{300 + i}s)"})
+        log.info("request", extra={"rejection": f"401 nonce 'n{i}' already used"})
+    log.info("request", extra={"fields": {"status": 200}})  # not a rejection: always written
+    assert [r.getMessage() for r in written] == ["request"] * 5
+    clock.now += 10
+    log.info("request", extra={"rejection": "401 nonce 'x' already used"})  # a new interval begins
+    summary = written[5]
+    assert summary.name == "endpoint.rejections" and summary.levelno == logging.WARNING
+    assert summary.getMessage().startswith("96 rejection lines held back over 10s")
+    assert summary.fields == {  # type: ignore[attr-defined]
+        "401 timestamp outside the window (skew +#s)": 48,
+        "401 nonce # already used": 48,
+    }
+    assert len(written) == 7  # the new interval's first rejection is written again
+
+
+def test_held_back_counts_are_written_when_the_interval_ends_without_more_traffic() -> None:
+    sampler = RejectionSampler(interval=0.05, verbatim=1)
+    log, written = sampled_logger(sampler)
+    for _ in range(4):
+        log.info("request", extra={"rejection": "login wrong password"})
+    assert len(written) == 1
+    deadline = time.monotonic() + 2
+    while len(written) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert written[1].getMessage().startswith("3 rejection lines held back")
+    assert written[1].fields == {"login wrong password": 3}  # type: ignore[attr-defined]
+
+
+def test_varying_reasons_cannot_escape_the_sampler() -> None:
+    clock = Clock()
+    sampler = RejectionSampler(interval=10, verbatim=1, clock=clock)
+    log, written = sampled_logger(sampler)
+    for i in range(1000):
+        log.info("request", extra={"rejection": f"400 unknown scheme {chr(0x4E00 + i)}"})
+    assert len(written) <= 101  # at most one line per tracked reason, plus "other reasons"
+    sampler.flush()
+    assert sum(written[-1].fields.values()) + len(written) - 1 == 1000  # type: ignore[attr-defined]
+
+
+def test_configure_logging_installs_the_sampler_from_the_settings() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(rejection_interval=60, rejections_verbatim=3), stream)
+    log = logging.getLogger("endpoint.access")
+    for _ in range(10):
+        log.info("request", extra={"fields": {"status": 401}, "rejection": "401 bad signature"})
+    assert stream.getvalue().count("status=401") == 3

@@ -233,6 +233,10 @@ def test_proxy_networks_are_parsed() -> None:
         (LoggingSettings, {"level": "CRITICAL"}, "level"),
         (LoggingSettings, {"format": "xml"}, "format"),
         (LoggingSettings, {"format": "JSON"}, "format"),
+        (LoggingSettings, {"rejection_interval": 1, "rejections_verbatim": 1}, None),
+        (LoggingSettings, {"rejection_interval": 0.5}, "rejection_interval"),
+        (LoggingSettings, {"rejection_interval": 3601}, "rejection_interval"),
+        (LoggingSettings, {"rejections_verbatim": 0}, "rejections_verbatim"),
     ],
 )
 def test_section_validation(cls: type, fields: dict[str, Any], error: str | None) -> None:

@@ -180,6 +180,9 @@ def test_wrong_password_and_unknown_user_look_the_same(
     # Reasons go to the log, with the login but never the password or the header.
     assert "wrong password (login 'jdoe'" in caplog.text and "unknown user (login 'nobody'" in caplog.text
     assert "guess-Xq7" not in caplog.text and cyberapp_auth("jdoe", "guess-Xq7") not in caplog.text
+    # Each failure line is marked for the log's rejection sampler, by reason.
+    marks = [getattr(r, "rejection", None) for r in caplog.records if r.name == "endpoint.auth.end_user"]
+    assert marks == ["login wrong password", "login unknown user"]
 
 
 def test_wrong_password_and_unknown_user_take_similar_time(make_rig: Any, org: Organization) -> None:

@@ -58,6 +58,7 @@ def test_one_record_per_request_with_the_base_fields(
     [record] = records(access, 1)
     fields = record.fields  # type: ignore[attr-defined]
     assert record.getMessage() == "request" and record.levelno == logging.INFO
+    assert not hasattr(record, "rejection")  # answered requests are never sampled away
     assert set(fields) == BASE_FIELDS
     assert (fields["method"], fields["path"], fields["status"]) == ("GET", "/healthz", 200)
     assert fields["correlation"] == response.headers["X-Correlation-Id"]
@@ -108,6 +109,8 @@ def test_rejections_carry_their_reason(
         assert reason in fields["reason"]
     assert record.levelno == logging.INFO
     assert "wrong-password" not in text_of(record) and "wrong-secret" not in text_of(record)
+    # Marked for the sampler (endpoint/logsetup.py), which keys repeats by status and reason.
+    assert record.rejection == f"{status} {fields['reason']}"  # type: ignore[attr-defined]
 
 
 def test_server_errors_are_logged_at_error(
