@@ -25,12 +25,19 @@ from endpoint.config_loader import ConfigError
 from endpoint.provisioning.demo import POSTMAN_PARTNER_ID, seed_demo
 from endpoint.provisioning.instance import (
     PackageInfo,
+    check_instance_directory,
     check_not_replacing,
     ensure_consumer,
     instance_document,
     write_instance_document,
 )
-from endpoint.provisioning.tenancy import ensure_admin, ensure_root_partner
+from endpoint.provisioning.tenancy import (
+    MIN_ADMIN_PASSWORD,
+    admin_has_password,
+    check_admin_password,
+    ensure_admin,
+    ensure_root_partner,
+)
 from endpoint.settings import Settings
 from models import init_database, migrate
 
@@ -78,18 +85,25 @@ def configure_init(parser: argparse.ArgumentParser) -> None:
 def run_init(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     settings.endpoint.require_public_url()
     password = args.admin_password or environ.get("CONNECTOR_ADMIN_PASSWORD") or None
+    if password is not None:
+        check_admin_password(args.admin_login, password)
     app_settings = _load_app_settings(args.app_settings)
     package = PackageInfo(args.package_type, args.package_version, args.package_release)
+    check_instance_directory(Path(args.instance_json))
     database = init_database(settings.database)
     applied = migrate(database)
     hasher = make_hasher(settings.auth)
     with database.connection_context():
+        if password is None and not admin_has_password(args.admin_login):
+            # Before anything is written: an admin nobody can log in as is a setup that silently failed.
+            raise ValueError(
+                f"the admin {args.admin_login!r} needs a password: pass --admin-password or set "
+                f"CONNECTOR_ADMIN_PASSWORD (at least {MIN_ADMIN_PASSWORD} characters)"
+            )
         root, root_created = ensure_root_partner(args.org_name, POSTMAN_PARTNER_ID if args.demo else None)
         admin = ensure_admin(
             root, args.admin_login, password, hasher.hash, reset_password=args.reset_admin_password
         )
-        if admin.created and not admin.password_set:
-            print("note: the admin user has no password yet; re-run with --admin-password", file=sys.stderr)
         credentials = ensure_consumer(args.key_prefix)
         path = Path(args.instance_json)
         check_not_replacing(path, credentials)
@@ -130,10 +144,15 @@ def prompt_arguments() -> list[str]:
     db_url = input(f"Database URL [{DEFAULT_DB}]: ").strip() or DEFAULT_DB
     login = input("Admin login [admin]: ").strip() or "admin"
     while True:
-        password = getpass.getpass("Admin password: ")
-        if password and password == getpass.getpass("Repeat: "):
+        password = getpass.getpass(f"Admin password (at least {MIN_ADMIN_PASSWORD} characters): ")
+        try:
+            check_admin_password(login, password)
+        except ValueError as e:
+            print(f"{e}; try again")
+            continue
+        if password == getpass.getpass("Repeat: "):
             break
-        print("passwords are empty or differ; try again")
+        print("the passwords differ; try again")
     os.environ["CONNECTOR_ADMIN_PASSWORD"] = password  # never on a command line (ps would show it)
     demo = input("Add demo data? [y/N]: ").strip().lower() in ("y", "yes")
     return ["--public-url", public_url, "--db", db_url, "--admin-login", login] + (["--demo"] if demo else [])

@@ -114,6 +114,32 @@ class _LockedAtomic:
             self._lock.release()
 
 
+def _private_sqlite_file(path: str) -> None:
+    """Create the database file 0600 before SQLite does; its -wal and -shm files take the main file's mode.
+
+    The file holds the OAuth consumer secrets and the password hashes. An existing file (or -wal/-shm)
+    that group or others may read is left as it is, with a warning naming the fix.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for candidate in (path, path + "-wal", path + "-shm"):
+        try:
+            mode = os.stat(candidate).st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            log.warning(
+                "%s is readable by group or others (mode %03o) but holds consumer secrets and password "
+                "hashes: run chmod 600 %s",
+                candidate,
+                mode,
+                candidate,
+            )
+
+
 def open_database(settings: DatabaseSettings) -> pw.Database:
     """Build the pooled database named by ``settings.url`` (not yet connected)."""
     parts = urlsplit(settings.url)
@@ -122,7 +148,8 @@ def open_database(settings: DatabaseSettings) -> pw.Database:
     if base_scheme == "sqlite":
         path = (parts.path[1:] if parts.path.startswith("/") else parts.path) or ":memory:"
         if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+            _private_sqlite_file(path)
         return SerializedSqliteDatabase(
             path,
             pragmas={

@@ -130,3 +130,50 @@ def test_tracked_template_holds_placeholders_only() -> None:
     oauth = template["aps"]["auth"]["oauth"]
     assert oauth["key"].startswith("<") and oauth["secret"].startswith("<")
     assert template["aps"]["network"] == "proxy"
+
+
+@pytest.mark.parametrize(
+    ("password", "error"),
+    [
+        ("abc", "at least 12 characters"),
+        ("elevenchars", "at least 12 characters"),
+        ("Admin.Person", "must not be the login"),
+    ],
+)
+def test_a_weak_admin_password_is_refused_before_anything_is_written(
+    workdir: Path, capsys: pytest.CaptureFixture[str], password: str, error: str
+) -> None:
+    assert run(workdir, "--admin-login", "admin.person", password=password) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bootstrap: ") and error in err and err.count("\n") == 1
+    assert password not in err
+    assert not (workdir / "c.db").exists() and not (workdir / "var").exists()
+
+
+def test_no_password_for_a_new_admin_fails_and_creates_nobody(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(workdir, password=None) == 2  # no terminal attached: nobody can be asked
+    err = capsys.readouterr().err
+    assert "needs a password" in err and "CONNECTOR_ADMIN_PASSWORD" in err
+    assert counts() == {"Organization": 0, "User": 0, "Consumer": 0, "ConsumerSecret": 0}
+    assert not (workdir / "var" / "app_instance.json").exists()
+
+
+def test_a_rerun_without_password_keeps_the_admin_it_has(workdir: Path) -> None:
+    assert run(workdir) == 0
+    assert run(workdir, password=None) == 0
+    assert counts()["User"] == 1
+
+
+def test_an_instance_path_in_a_missing_tree_is_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = workdir / "no" / "such" / "dir" / "x.json"
+    code = bootstrap.main(
+        ["--config", str(workdir / "connector.toml"), "--public-url", PUBLIC, "--instance-json", str(target)],
+        {"CONNECTOR_ADMIN_PASSWORD": "admin-password-1"},
+    )
+    assert code == 2
+    assert "--instance-json: directory" in capsys.readouterr().err
+    assert not (workdir / "no").exists()  # nothing created on the way

@@ -105,9 +105,21 @@ def check_not_replacing(path: Path, credentials: ConsumerCredentials) -> None:
         )
 
 
+def check_instance_directory(path: Path) -> None:
+    """:raise ValueError: neither the document's directory nor the one above it exists.
+
+    One missing level (``var/`` in a fresh checkout) is created on write; a whole missing tree is a
+    mistyped path, and creating it (at the filesystem root, say) would hide the mistake.
+    """
+    parent = path.absolute().parent
+    if not parent.is_dir() and not parent.parent.is_dir():
+        raise ValueError(f"--instance-json: directory {parent} does not exist; create it or fix the path")
+
+
 def write_instance_document(path: Path, document: dict[str, Any]) -> None:
     """Write atomically with mode 0600 (the file holds a live secret); the directory gets 0700 if new."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_instance_directory(path)
+    path.parent.mkdir(exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=".app_instance.", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

@@ -35,6 +35,26 @@ def ensure_root_partner(name: str, org_id: str | None = None) -> tuple[Organizat
         return Organization.create(name=name, kind=PARTNER, **fields), True
 
 
+MIN_ADMIN_PASSWORD = 12
+
+
+def check_admin_password(login: str, password: str) -> None:
+    """The floor for a password an operator chooses (the demo and generated ones are longer).
+
+    :raise ValueError: shorter than MIN_ADMIN_PASSWORD characters, or the login itself.
+    """
+    if len(password) < MIN_ADMIN_PASSWORD:
+        raise ValueError(f"the admin password must have at least {MIN_ADMIN_PASSWORD} characters")
+    if User.normalize_login(password) == User.normalize_login(login):
+        raise ValueError("the admin password must not be the login")
+
+
+def admin_has_password(login: str) -> bool:
+    """Whether ``login`` exists and can already log in (a re-run needs no new password)."""
+    user = User.get_or_none(User.login == User.normalize_login(login))
+    return user is not None and user.password_hash is not None
+
+
 def ensure_admin(
     organization: Organization,
     login: str,

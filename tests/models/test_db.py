@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -104,11 +105,45 @@ def test_sqlite_pool_settings(tmp_path: Path) -> None:
     assert (database._max_connections, database._wait_timeout) == (3, 2.5)
 
 
-def test_directories_are_created(tmp_path: Path) -> None:
+def test_directories_are_created_owner_only(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a' / 'b' / 'c.db'}"
     open_database(DatabaseSettings(url=url))
     assert (tmp_path / "a" / "b").is_dir()
-    assert not (tmp_path / "a" / "b" / "c.db").exists()  # not connected yet
+    assert (tmp_path / "a" / "b").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "a" / "b" / "c.db").stat().st_size == 0  # created empty (SQLite: a new database)
+
+
+def test_a_new_database_and_its_wal_files_are_owner_only(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # the usual umask would make them 0644
+    try:
+        database = init_database(sqlite_settings(tmp_path))
+        with database.connection_context():
+            database.execute_sql("CREATE TABLE t (x INTEGER)")
+            database.execute_sql("INSERT INTO t VALUES (1)")
+            files = sorted(p.name for p in tmp_path.iterdir())
+            modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    finally:
+        os.umask(old_umask)
+    assert files == ["c.db", "c.db-shm", "c.db-wal"]
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_an_existing_readable_database_is_kept_but_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "connector.db"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    with caplog.at_level("WARNING", logger="models.db"):
+        open_database(DatabaseSettings(url=f"sqlite:///{path}"))
+    assert path.stat().st_mode & 0o777 == 0o644  # never changed behind the operator's back
+    [record] = caplog.records
+    assert "mode 644" in record.getMessage() and f"chmod 600 {path}" in record.getMessage()
+    caplog.clear()
+    path.chmod(0o600)
+    with caplog.at_level("WARNING", logger="models.db"):
+        open_database(DatabaseSettings(url=f"sqlite:///{path}"))
+    assert caplog.records == []
 
 
 def test_three_slashes_is_relative_four_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
