@@ -26,6 +26,7 @@ from proxy.errors import (
     TransportError,
     TransportTimeout,
 )
+from proxy.origins import normalize_datacenter_url
 from proxy.tokens import AccessToken, TokenCache, parse_token, token_request_body
 
 log = logging.getLogger(__name__)
@@ -66,15 +67,6 @@ class Reply:
     headers: Mapping[str, str]
 
 
-def normalize_url(url: str) -> str:
-    """``scheme://host[:port]`` in lower case without a trailing slash: the key DCs are matched by."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
-    port = f":{parts.port}" if parts.port and parts.port != default else ""
-    return f"{parts.scheme.lower()}://{host}{port}"
-
-
 class AcronisClient:
     """The calls the connector makes to one DC. Thread-safe; one token cache (and lock) per instance."""
 
@@ -91,7 +83,7 @@ class AcronisClient:
     ) -> None:
         self.session = session
         self.datacenter = datacenter
-        self.base_url = normalize_url(datacenter.url)
+        self.base_url = normalize_datacenter_url(datacenter.url)
         self.policy = policy or CallPolicy()
         self._monotonic = monotonic
         self._wait = wait or _sleep_wait

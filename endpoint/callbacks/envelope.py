@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
-from urllib.parse import urlsplit
 
 from endpoint.callbacks.schemas import ENVELOPE_SCHEMA, compile_schema, first_error_message
 from endpoint.errors import PayloadError
+from proxy.origins import normalize_datacenter_url
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +94,6 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     if _SURROGATE_ESCAPE.search(text) and not _valid_unicode(document):
         raise MalformedCallback("Malformed request: the body has an invalid Unicode escape.")
     return document
-
-
-def normalize_datacenter_url(url: str) -> str:
-    """One spelling per data center, so stored mappings compare equal (host case, default port, "/")."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    netloc = host if parts.port in (None, 443) else f"{host}:{parts.port}"
-    return f"https://{netloc}{parts.path.rstrip('/')}"
 
 
 def _decode(raw: bytes) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from endpoint.outbox.payloads import PayloadRules, QueuedItem, TenantResolver, build_item
 from endpoint.outbox.queue import enqueue
 from models import OrganizationMapping
-from proxy.acronis import normalize_url
+from proxy.origins import normalize_datacenter_url
 
 ALERTS = (
     ("malware_detected", "protection", "Malware detected", "Protection"),
@@ -74,7 +74,9 @@ def mapped_tenants(rules: PayloadRules) -> list[str]:
     rows = OrganizationMapping.select(
         OrganizationMapping.acronis_tenant_id, OrganizationMapping.datacenter_url
     )
-    return sorted(r.acronis_tenant_id for r in rows if normalize_url(r.datacenter_url) in rules.client_ids)
+    return sorted(
+        r.acronis_tenant_id for r in rows if normalize_datacenter_url(r.datacenter_url) in rules.client_ids
+    )
 
 
 def enqueue_demo(seed: int, count: int, rules: PayloadRules) -> int:

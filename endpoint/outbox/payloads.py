@@ -22,13 +22,14 @@ from endpoint.errors import PayloadError
 from endpoint.settings import Settings
 from models import OrganizationMapping
 from models.outbox import ALERT, WORKLOAD
-from proxy.acronis import normalize_url
+from proxy.origins import normalize_datacenter_url
 
 MAX_PAYLOAD = 64 * 1024
 _NAME = r"[a-z][a-z0-9_]*"
 _VER = r"\.v\d+\.\d+"
-ANY_CTI = re.compile(rf"^cti\.{_NAME}(?:\.{_NAME})*{_VER}(?:~{_NAME}(?:\.{_NAME})*{_VER})*$")
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Used with fullmatch only: "$" also matches before a final newline, so re.match("^...$") accepts "x\n".
+ANY_CTI = re.compile(rf"cti\.{_NAME}(?:\.{_NAME})*{_VER}(?:~{_NAME}(?:\.{_NAME})*{_VER})*")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ALERT_FIELDS = {
     "kind",
     "organization_id",
@@ -84,9 +85,9 @@ class PayloadRules:
 
     def check_cti(self, record: Mapping[str, Any], key: str, prefix: str) -> None:
         """``record[key]`` must be ``<prefix>~<app_code>.<name>.v<major>.<minor>``. :raise PayloadError:"""
-        pattern = rf"^{re.escape(prefix)}~{re.escape(self.app_code)}\.{_NAME}{_VER}$"
+        pattern = rf"{re.escape(prefix)}~{re.escape(self.app_code)}\.{_NAME}{_VER}"
         value = record.get(key)
-        if not isinstance(value, str) or not re.match(pattern, value):
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
             raise PayloadError(f"{key}: expected a CTI like {prefix}~{self.app_code}.<name>.v1.0")
 
 
@@ -108,13 +109,13 @@ class TenantResolver:
 
     def _lookup(self, key: tuple[str, str]) -> tuple[str, str]:
         kind, value = key
-        if kind == "tenant" and not UUID.match(value):
+        if kind == "tenant" and not UUID.fullmatch(value):
             raise PayloadError("tenant id: not a lower-case UUID")
         field = OrganizationMapping.organization if kind == "org" else OrganizationMapping.acronis_tenant_id
         mapping = OrganizationMapping.get_or_none(field == value)
         if mapping is None:
             raise PayloadError(f"{'organization' if kind == 'org' else 'tenant'} {value!r} is not mapped")
-        dc = normalize_url(mapping.datacenter_url)
+        dc = normalize_datacenter_url(mapping.datacenter_url)
         if dc not in self.rules.client_ids:
             raise PayloadError(f"tenant {mapping.acronis_tenant_id} lives on {dc}, which is not configured")
         return mapping.acronis_tenant_id, dc
@@ -172,7 +173,7 @@ def build_workload(record: Mapping[str, Any], rules: PayloadRules, tenants: Tena
     if not isinstance(enabled, bool):
         raise PayloadError("enabled: must be true or false")
     actions = record.get("allowed_actions", list(rules.default_allowed_actions))
-    if not isinstance(actions, list) or not all(isinstance(a, str) and ANY_CTI.match(a) for a in actions):
+    if not isinstance(actions, list) or not all(isinstance(a, str) and ANY_CTI.fullmatch(a) for a in actions):
         raise PayloadError("allowed_actions: must be a list of action CTIs")
     tenant_id, dc = tenants.resolve(record, "tenant_id")
     client_id = rules.client_ids[dc]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from endpoint.config_loader import ConfigError
-from proxy.acronis import CallPolicy, Datacenter, normalize_url
+from proxy.acronis import CallPolicy, Datacenter
+from proxy.origins import normalize_datacenter_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class DatacenterSettings:
 
     @property
     def key(self) -> str:
-        return normalize_url(self.url)
+        return normalize_datacenter_url(self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class AcronisSettings:
 
     def find(self, url: str) -> DatacenterSettings | None:
         """The configured DC matching ``url`` (normalized), or None: never a fallback to another DC."""
-        key = normalize_url(url)
+        key = normalize_datacenter_url(url)
         return next((dc for dc in self.datacenters if dc.key == key), None)
 
     def resolve(self, environ: Mapping[str, str]) -> dict[str, Datacenter]:

@@ -11,7 +11,7 @@ from urllib.parse import quote_plus
 import pytest
 import requests
 
-from proxy.acronis import AcronisClient, CallPolicy, Datacenter, normalize_url, parse_retry_after
+from proxy.acronis import AcronisClient, CallPolicy, Datacenter, parse_retry_after
 from proxy.errors import ApiRejected, ApiUnavailable, AuthFailure, Interrupted, ProxyFailure, TransportTimeout
 from proxy.session import ProxySettings, build_session
 from tests.proxy.stubs import StubAdapter
@@ -228,18 +228,6 @@ def test_dead_proxy_fails_fast_with_proxy_failure(simulator: Simulator, tls: Tls
     with pytest.raises(ProxyFailure, match="refused"):
         client.post_alert(ALERT)
     assert simulator.received()["requests"] == []
-
-
-@pytest.mark.parametrize(
-    ("url", "key"),
-    [
-        ("HTTPS://EU8-Cloud.Acronis.com/", "https://eu8-cloud.acronis.com"),
-        ("https://dc.example:443", "https://dc.example"),
-        ("https://dc.example:8443", "https://dc.example:8443"),
-    ],
-)
-def test_normalize_url(url: str, key: str) -> None:
-    assert normalize_url(url) == key
 
 
 def test_parse_retry_after() -> None:

@@ -48,6 +48,8 @@ def test_alert_by_vendor_organization(rules: PayloadRules) -> None:
         ({"details": {"title": "t", "category": "c", "description": "d", "extra": 1}}, "details: unknown"),
         ({"ResourceID": 5}, "ResourceID"),
         ({"surprise": True}, "unknown field 'surprise'"),
+        ({"type": alert(T0)["type"] + "\n"}, "type: expected a CTI"),  # "$" would match before "\n"
+        ({"tenantID": T0 + "\n"}, "lower-case UUID"),
         ({"tenantID": "954EF80F-5ACB-405B-81DF-E850606B406D"}, "lower-case UUID"),
         ({"tenantID": "11111111-2222-4333-8444-555555555555"}, "is not mapped"),
         ({"organization_id": "org-1"}, "exactly one of"),
@@ -81,6 +83,8 @@ def test_workload_gets_client_id_and_default_actions(rules: PayloadRules) -> Non
         ({"tenantID": T0}, "tenant_id \\(snake case\\)"),
         ({"client_id": "someone-else"}, "client_id"),
         ({"allowed_actions": ["open_console"]}, "allowed_actions"),
+        ({"allowed_actions": ["cti.a.p.wm.action.v1.0~a.p.open_console.v1.0\n"]}, "allowed_actions"),
+        ({"type": f"cti.a.p.wm.workload.v1.0~a.p.wm.aspect.v1.0~{APP}.virtual_machine.v1.0\n"}, "type"),
         ({"enabled": "yes"}, "enabled"),
         ({"attributes": ["a"]}, "attributes"),
         ({"name": " "}, "name"),
