@@ -30,7 +30,12 @@ class ServerSettings:
     workers: int = 1
     max_header_size: int = 32 * 1024
     body_timeout: float = 15.0  # slow-body (slowloris) guard
-    idle_connection_timeout: float = 60.0
+    # Header phase: the whole request head must arrive within this, and an idle keep-alive connection is
+    # closed after it. Keep it above the inbound proxy's upstream keep-alive (nginx: 10 s).
+    idle_connection_timeout: float = 15.0
+    # Open client connections per process; beyond it a new one is closed at once. Checked at start
+    # against the descriptor limit (RLIMIT_NOFILE), which must hold it plus 128.
+    max_connections: int = 512
     db_threads: int = 8  # database executor; keep <= database.max_connections
     # Where a request's unit of work runs: "inline" on the IOLoop (embedded SQLite: faster than a thread
     # hop), "threads" on the executor (server databases), "auto" picks by the database URL.
@@ -43,6 +48,10 @@ class ServerSettings:
             raise ValueError("workers: must be >= 1")
         if self.db_threads < 1:
             raise ValueError("db_threads: must be >= 1")
+        if self.max_connections < 1:
+            raise ValueError("max_connections: must be >= 1")
+        if not 1 <= self.idle_connection_timeout <= 3600:
+            raise ValueError("idle_connection_timeout: must be 1..3600 seconds")
         if self.max_header_size < 1024:
             raise ValueError("max_header_size: must be >= 1024")
         if self.db_mode not in DB_MODES:

@@ -21,6 +21,7 @@ from endpoint.maintenance import purge_expired
 from endpoint.runtime import Runtime, build_runtime
 from endpoint.settings import Settings
 from endpoint.web.app import make_app
+from endpoint.web.listener import BoundedHTTPServer, DescriptorLimitError, check_descriptor_limit
 from endpoint.web.prefork import run_workers
 from models import init_database, migrate
 
@@ -39,6 +40,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         settings.endpoint.require_public_url()
     except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    try:
+        check_descriptor_limit(settings.server.max_connections)
+    except DescriptorLimitError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
     try:
@@ -68,8 +74,9 @@ def _serve_worker(settings: Settings, sockets: list[socket.socket]) -> int:
 
 def build_server(settings: Settings, runtime: Runtime) -> tornado.httpserver.HTTPServer:
     """The HTTP server with the limits of security-checklist §8.3 (no xheaders: see forwarding.py)."""
-    return tornado.httpserver.HTTPServer(
+    return BoundedHTTPServer(
         make_app(settings, runtime),
+        max_connections=settings.server.max_connections,
         xheaders=False,
         decompress_request=False,  # gzip bombs
         max_header_size=settings.server.max_header_size,
