@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -22,12 +20,13 @@ from proxy.errors import (
     ApiUnavailable,
     AuthFailure,
     ConnectorError,
-    Interrupted,
+    DirectEgressRefused,
+    ProxyFailure,
     TransportError,
-    TransportTimeout,
 )
 from proxy.origins import normalize_datacenter_url
 from proxy.tokens import AccessToken, TokenCache, parse_token, token_request_body
+from proxy.transport import Reply, parse_retry_after, retrying, send
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,6 @@ class CallPolicy:
     body_limit: int = 2048  # error bodies are opaque text, truncated before they are stored or logged
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    text: str
-    headers: Mapping[str, str]
-
-
 class AcronisClient:
     """The calls the connector makes to one DC. Thread-safe; one token cache (and lock) per instance."""
 
@@ -86,7 +78,7 @@ class AcronisClient:
         self.base_url = normalize_datacenter_url(datacenter.url)
         self.policy = policy or CallPolicy()
         self._monotonic = monotonic
-        self._wait = wait or _sleep_wait
+        self._wait = wait
         self._rng = rng
         self._clock = clock
         self.tokens = TokenCache(self._fetch_token, margin=self.policy.refresh_margin, clock=clock)
@@ -146,48 +138,36 @@ class AcronisClient:
         )
 
     def _request(self, url: str, **kwargs: Any) -> Reply:
-        """One POST; the body is always read so the connection goes back to the pool (§5, 204 included)."""
-        try:
-            with self.session.post(url, allow_redirects=False, **kwargs) as response:
-                return Reply(response.status_code, response.text, response.headers)
-        except requests.ConnectTimeout as e:  # nothing was sent
-            raise TransportError(f"{urlsplit(url).netloc}: connect timed out") from e
-        except requests.Timeout as e:  # the request may have been processed (§3: at-least-once)
-            raise TransportTimeout(f"{urlsplit(url).netloc}: read timed out") from e
-        except requests.RequestException as e:
-            raise TransportError(f"{urlsplit(url).netloc}: {type(e).__name__}") from e
+        """One POST (proxy/transport.py maps its failures); the body is always read (§5, 204 included)."""
+        return send(self.session, "POST", url, where="acronis", **kwargs)
 
-    def _exchange(self, send: Callable[[], Reply], label: str) -> Reply:
-        """Retry 408/429/5xx and transport failures with backoff and jitter, within the policy's budget."""
+    def _exchange(self, send_once: Callable[[], Reply], label: str) -> Reply:
+        """408/429/5xx and transport failures retried with backoff and jitter, within the policy's budget."""
         policy = self.policy
-        deadline = self._monotonic() + policy.retry_budget
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            try:
-                reply = send()
-            except (TransportError, ApiUnavailable) as e:
-                failure: ConnectorError = e
-            else:
-                if reply.status not in RETRY_STATUSES and reply.status < 500:
-                    return reply
-                retry_after = parse_retry_after(reply.headers.get("Retry-After"), policy.retry_after_cap)
-                failure = ApiUnavailable(
+
+        def attempt() -> Reply:
+            reply = send_once()
+            if reply.status in RETRY_STATUSES or reply.status >= 500:
+                raise ApiUnavailable(
                     f"{label}: {reply.status}",
                     status=reply.status,
                     body=reply.text[: policy.body_limit],
-                    retry_after=retry_after,
+                    retry_after=parse_retry_after(reply.headers.get("Retry-After"), policy.retry_after_cap),
                 )
-            delay = min(policy.backoff_max, policy.backoff_base * 2 ** (attempt - 1))
-            delay = delay / 2 + self._rng() * delay / 2
-            if retry_after is not None:
-                delay = max(delay, retry_after)
-            if attempt >= policy.max_tries or self._monotonic() + delay > deadline:
-                raise failure
-            log.info("%s %s: %s; retry %d in %.2fs", self.base_url, label, failure, attempt, delay)
-            if self._wait(delay):
-                raise Interrupted(f"{label}: stop requested during a retry wait") from failure
+            return reply
+
+        return retrying(
+            attempt,
+            retryable=_retryable,
+            max_tries=policy.max_tries,
+            budget=policy.retry_budget,
+            base=policy.backoff_base,
+            cap=policy.backoff_max,
+            label=f"{self.base_url} {label}",
+            monotonic=self._monotonic,
+            wait=self._wait,
+            rng=self._rng,
+        )
 
     def _fetch_token(self) -> AccessToken:
         dc = self.datacenter
@@ -213,20 +193,10 @@ class AcronisClient:
         return token
 
 
-def parse_retry_after(value: str | None, cap: float) -> float | None:
-    """Seconds from a Retry-After (delta or HTTP date), capped; None when absent or unparsable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), cap)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, min(when.timestamp() - time.time(), cap))
-
-
-def _sleep_wait(seconds: float) -> bool:
-    threading.Event().wait(seconds)
-    return False
+def _retryable(error: ConnectorError) -> bool:
+    """Weather, not configuration: transport failures, 408/429/5xx, a proxy that could not connect."""
+    if isinstance(error, DirectEgressRefused):
+        return False
+    if isinstance(error, ProxyFailure):
+        return "407" not in error.cause and "TLS" not in error.cause
+    return isinstance(error, TransportError | ApiUnavailable)

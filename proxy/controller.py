@@ -3,8 +3,9 @@
 URL: urljoin(the APS-Controller-URI pinned for the instance, with a trailing '/', "aps/2/..."). Signing:
 requests-oauthlib ``OAuth1`` (two-legged HMAC-SHA1, no token); it leaves JSON bodies out of the signature
 and sends no ``oauth_body_hash`` (oauthlib's low-level ``Client.sign`` would add one if given the body).
-Retries: GET/PUT/DELETE on 502/503/504 and transport failures; POST only when nothing reached the
-controller (connect failures). The session's own urllib3 retries sit below these and follow the same rule.
+Retries (proxy/transport.py, the only layer that retries): GET/PUT/DELETE on 429/502/503/504 and transport
+failures; POST only when nothing reached the controller (connect failures). Each try is signed afresh: a
+verbatim resend would replay a nonce the controller has already recorded.
 """
 
 from __future__ import annotations
@@ -23,20 +24,13 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER
 from requests_oauthlib import OAuth1
 from urllib3.exceptions import NewConnectionError
 
-from proxy.errors import (
-    ApiRejected,
-    ApiUnavailable,
-    ConnectorError,
-    DirectEgressRefused,
-    ProxyFailure,
-    TransportError,
-    TransportTimeout,
-)
+from proxy.errors import ApiRejected, ApiUnavailable, ConnectorError, DirectEgressRefused, ProxyFailure
+from proxy.transport import retrying, send
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
-RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +38,8 @@ class ControllerPolicy:
     timeout: tuple[float, float] = (5.0, 30.0)  # (connect, read): every call has one
     max_tries: int = 3
     backoff: float = 0.5  # doubled per retry, with jitter
+    backoff_max: float = 8.0
+    retry_budget: float = 30.0  # seconds one call may spend retrying, waits included
     body_limit: int = 2048  # error bodies kept (truncated) for messages
 
 
@@ -89,6 +85,10 @@ class ControllerClient:
         )
         self._sleep = sleep
         self._rng = rng
+
+    def _wait(self, seconds: float) -> bool:
+        self._sleep(seconds)
+        return False  # controller calls have no stop request to honour mid-wait
 
     def __repr__(self) -> str:  # the secret never reaches a log or a traceback
         return f"ControllerClient({self.controller_uri!r})"
@@ -148,49 +148,33 @@ class ControllerClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode("utf-8")
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._once(method, url, data, headers)
-            except ConnectorError as e:
-                if attempt >= self.policy.max_tries or not _retryable(method, e):
-                    raise
-                delay = self.policy.backoff * 2 ** (attempt - 1)
-                delay = delay / 2 + self._rng() * delay / 2
-                log.info(
-                    "controller %s %s: %s; retry %d in %.2fs",
-                    method,
-                    urlsplit(url).path,
-                    e,
-                    attempt,
-                    delay,
-                    extra={"fields": {"transaction": transaction_id}},
-                )
-                self._sleep(delay)
+        policy = self.policy
+        return retrying(
+            lambda: self._once(method, url, data, headers),
+            retryable=lambda error: _retryable(method, error),
+            max_tries=policy.max_tries,
+            budget=policy.retry_budget,
+            base=policy.backoff,
+            cap=policy.backoff_max,
+            label=f"controller {method} {urlsplit(url).path} (transaction {transaction_id or '-'})",
+            wait=self._wait,
+            rng=self._rng,
+        )
 
     def _once(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Any:
         where = urlsplit(url).netloc
-        try:
-            # A fresh Request each time: OAuth1 signs it with a new nonce and timestamp.
-            with self.session.request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                auth=self._auth,
-                timeout=self.policy.timeout,
-                allow_redirects=False,  # a redirect would carry the signed request elsewhere
-            ) as response:
-                status, text = response.status_code, response.text
-        except ConnectorError:
-            raise
-        except requests.ConnectTimeout as e:
-            raise TransportError(f"controller {where}: connect timed out") from e
-        except requests.Timeout as e:
-            raise TransportTimeout(f"controller {where}: read timed out") from e
-        except requests.RequestException as e:
-            raise TransportError(f"controller {where}: {type(e).__name__}") from e
+        # A fresh Request each time: OAuth1 signs it with a new nonce and timestamp.
+        reply = send(
+            self.session,
+            method,
+            url,
+            where="controller",
+            data=data,
+            headers=headers,
+            auth=self._auth,
+            timeout=self.policy.timeout,
+        )
+        status, text = reply.status, reply.text
         if 200 <= status < 300:
             if not text.strip():
                 return None
@@ -202,7 +186,7 @@ class ControllerClient:
                 ) from e
         body = text[: self.policy.body_limit]
         message = f"controller {where}: {method} answered {status}: {controller_message(text)}"
-        if status in RETRY_STATUSES or status >= 500 or status == 429:
+        if status in RETRY_STATUSES or status >= 500:
             raise ApiUnavailable(message, status=status, body=body)
         raise ApiRejected(message, status=status, body=body)
 

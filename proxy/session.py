@@ -1,4 +1,9 @@
-"""The single outbound requests.Session: configured proxy only, explicit CA, timeouts and bounded retries."""
+"""The single outbound requests.Session: configured proxy only, explicit CA, timeouts, and no retries.
+
+The session never retries (urllib3's Retry is off): a retry below the clients would multiply theirs
+(3 urllib3 tries x 4 client tries = 16 connection attempts on a dead port) and resend signed requests
+verbatim. The one in-call retry loop is proxy/transport.py's ``retrying``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,6 @@ from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection
 
 from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure
-from proxy.retry import make_retry
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +42,6 @@ class ProxySettings:
     client_key: str | None = None
     connect_timeout: float = 3.05
     read_timeout: float = 20.0
-    retries: int = 3  # connection-level retries (and status retries of idempotent methods)
-    retry_statuses: tuple[int, ...] = (429, 502, 503, 504)
-    retry_methods: tuple[str, ...] = ("DELETE", "GET", "HEAD", "OPTIONS", "PUT", "TRACE")  # never POST
-    backoff_factor: float = 0.5
-    backoff_max: float = 10.0
-    retry_after_max: float = 60.0
     pool_maxsize: int = 10
 
     def __post_init__(self) -> None:
@@ -65,12 +63,8 @@ class ProxySettings:
             raise ValueError("client_key: needs client_cert")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("connect_timeout/read_timeout: must be > 0")
-        if self.retries < 0 or self.pool_maxsize < 1:
-            raise ValueError("retries: must be >= 0 and pool_maxsize >= 1")
-        if "POST" in (m.upper() for m in self.retry_methods) or "PATCH" in (
-            m.upper() for m in self.retry_methods
-        ):
-            raise ValueError("retry_methods: POST/PATCH are not idempotent; the outbox retries those")
+        if self.pool_maxsize < 1:
+            raise ValueError("pool_maxsize: must be >= 1")
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -242,16 +236,14 @@ class ProxyAdapter(HTTPAdapter):
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
-def build_session(
-    settings: ProxySettings, environ: Mapping[str, str], *, signed: bool = False
-) -> requests.Session:
-    """The process-wide outbound session (``signed``: see make_retry; the controller's session is).
+def build_session(settings: ProxySettings, environ: Mapping[str, str]) -> requests.Session:
+    """The process-wide outbound session.
 
     :raise ConnectorConfigError: when the proxy password variable is unset.
     """
     session = ProxySession(settings, settings.proxy_url(environ))
     adapter = ProxyAdapter(
-        max_retries=make_retry(settings, signed=signed),
+        max_retries=0,  # never: see the module docstring
         pool_connections=4,
         pool_maxsize=settings.pool_maxsize,
     )

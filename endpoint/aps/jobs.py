@@ -23,6 +23,7 @@ from endpoint.errors import Conflict
 from models import ApsInstance, ApsJob, Consumer, db
 from models.aps import DONE, FAILED, PENDING, RUNNING
 from models.db import utcnow
+from proxy.transport import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +260,7 @@ def retry_later(ticket: Ticket, message: str, settings: ApsSettings, rng: Callab
     """A transient failure: pending again after a jittered backoff, or failed after the last attempt."""
     if ticket.attempt >= settings.job_max_attempts:
         return fail(ticket, f"Gave up after {ticket.attempt} attempts: {message}")
-    delay = min(settings.job_backoff_max, settings.job_backoff_base * 2 ** (ticket.attempt - 1))
-    delay = delay / 2 + rng() * delay / 2
+    delay = backoff_delay(ticket.attempt, settings.job_backoff_base, settings.job_backoff_max, rng=rng)
     return _finish(
         ticket,
         state=PENDING,

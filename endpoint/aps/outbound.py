@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class Outbound:
-    """Controller clients share ``build_session()``'s session: configured proxy only, CA bundle, retries.
+    """Controller clients share ``build_session()``'s session: configured proxy only, CA bundle, timeouts.
 
     The session is built on first use so a serving process without outbound configuration still starts;
     a missing proxy password then fails the call (ConnectorConfigError), never the process.
@@ -36,7 +36,10 @@ class Outbound:
         self._lock = threading.Lock()
         self.proxy_settings = proxy
         self.policy = ControllerPolicy(
-            timeout=aps.controller_timeout, max_tries=aps.controller_max_tries, backoff=aps.controller_backoff
+            timeout=aps.controller_timeout,
+            max_tries=aps.controller_max_tries,
+            backoff=aps.controller_backoff,
+            retry_budget=aps.controller_retry_budget,
         )
         self.executor = ThreadPoolExecutor(max_workers=aps.outbound_threads, thread_name_prefix="aps-out")
 
@@ -48,8 +51,7 @@ class Outbound:
         """:raise ConnectorConfigError: the proxy password variable is unset."""
         with self._lock:
             if self._session is None:
-                # signed: ControllerClient re-signs each retry itself; a verbatim resend replays the nonce.
-                self._session = build_session(self._proxy, self._environ, signed=True)
+                self._session = build_session(self._proxy, self._environ)
             return self._session
 
     def controller(self, controller_uri: str, key: str, secret: str) -> ControllerClient:

@@ -38,10 +38,11 @@ class ApsSettings:
     job_retention: float = 7 * 24 * 3600.0  # finished jobs are kept this long for late polls
     controller_connect_timeout: float = 5.0
     controller_read_timeout: float = 30.0
-    # Whole-call attempts of the controller client on top of the session's transport retries ([proxy]
-    # retries/retry_statuses/retry_methods: the same rule, never a POST once sent); 1 = the session's only.
-    controller_max_tries: int = 1
+    # The controller client's tries per call (the only retry layer: never a POST once sent), and the
+    # seconds one call may spend on them, waits included; job retries across calls are job_* above.
+    controller_max_tries: int = 3
     controller_backoff: float = 0.5
+    controller_retry_budget: float = 10.0
     outbound_threads: int = 4  # controller calls and job steps; never on the IOLoop
 
     def __post_init__(self) -> None:
@@ -54,6 +55,8 @@ class ApsSettings:
             raise ValueError("sync_budget/job_poll_interval/job_lease: must be positive")
         if self.job_max_attempts < 1 or self.controller_max_tries < 1 or self.outbound_threads < 1:
             raise ValueError("job_max_attempts/controller_max_tries/outbound_threads: must be >= 1")
+        if self.controller_retry_budget < 0:
+            raise ValueError("controller_retry_budget: must be >= 0")
         if self.controller_connect_timeout <= 0 or self.controller_read_timeout <= 0:
             raise ValueError("controller_connect_timeout/controller_read_timeout: must be > 0")
         if self.job_backoff_base <= 0 or self.job_backoff_max < self.job_backoff_base:

@@ -18,6 +18,7 @@ from models.db import db, utcnow
 from models.outbox import ALERT, DEAD, DELIVERED, WORKLOAD, OutboxItem, truncate
 from proxy.acronis import AcronisClient
 from proxy.errors import ApiRejected, ApiUnavailable, ConnectorError, Interrupted, TransportTimeout
+from proxy.transport import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -257,9 +258,10 @@ class DatacenterCycle:
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
         """Exponential backoff with equal jitter; a Retry-After (already capped) is a floor."""
-        base = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempts - 1))
-        delay = base / 2 + self.rng() * base / 2
-        return max(delay, retry_after or 0.0)
+        settings = self.settings
+        return backoff_delay(
+            attempts, settings.backoff_base, settings.backoff_max, floor=retry_after, rng=self.rng
+        )
 
     def _expire(self, items: list[OutboxItem], now: dt.datetime) -> list[OutboxItem]:
         oldest = now - dt.timedelta(seconds=self.settings.max_age)

@@ -23,6 +23,7 @@ from models.db import unit_of_work, utcnow
 from models.outbox import PENDING, OutboxItem, truncate
 from proxy.acronis import AcronisClient
 from proxy.session import build_session
+from proxy.transport import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,8 @@ class Worker:
     def _pause(self, dc: str, seconds: float | None) -> None:
         if seconds is None:  # an outage: exponential pause with jitter, capped
             n = self._outages[dc] = self._outages.get(dc, 0) + 1
-            base = min(self.settings.outage_backoff_max, self.settings.backoff_base * 2 ** (n - 1))
-            seconds = base / 2 + self.rng() * base / 2
+            settings = self.settings
+            seconds = backoff_delay(n, settings.backoff_base, settings.outage_backoff_max, rng=self.rng)
         self._resume_at[dc] = self.monotonic() + seconds
         log.info("outbox: %s paused for %.1fs", dc, seconds)
 

@@ -179,7 +179,6 @@ password_env = "{PROXY_PASSWORD_ENV}"
 ca_bundle = "{d.ca_pem}"
 connect_timeout = 2.0
 read_timeout = 10.0
-backoff_factor = 0.05
 [aps]
 controller_allowlist = ["{d.controller_uri}"]
 [outbox]

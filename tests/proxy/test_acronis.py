@@ -11,9 +11,10 @@ from urllib.parse import quote_plus
 import pytest
 import requests
 
-from proxy.acronis import AcronisClient, CallPolicy, Datacenter, parse_retry_after
+from proxy.acronis import AcronisClient, CallPolicy, Datacenter
 from proxy.errors import ApiRejected, ApiUnavailable, AuthFailure, Interrupted, ProxyFailure, TransportTimeout
 from proxy.session import ProxySettings, build_session
+from proxy.transport import parse_retry_after
 from tests.proxy.stubs import StubAdapter
 from tests.simulators.harness import (
     CLIENT_ID,
@@ -73,7 +74,7 @@ def make_client(
     read_timeout: float = 5.0,
     **policy: Any,
 ) -> AcronisClient:
-    transport = ProxySettings(url=proxy, ca_bundle=tls.ca_pem, read_timeout=read_timeout, backoff_factor=0.01)
+    transport = ProxySettings(url=proxy, ca_bundle=tls.ca_pem, read_timeout=read_timeout)
     session = build_session(transport, {})
     waits = waits or Waits()
     return AcronisClient(

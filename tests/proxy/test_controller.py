@@ -202,11 +202,11 @@ def test_through_the_real_session_and_a_forward_proxy(controller: ControllerServ
 def test_a_retry_after_a_503_is_re_signed_never_a_replayed_nonce(
     controller: ControllerServer, tls: Tls
 ) -> None:
-    # The controller records the nonce of the request it answered 503; urllib3's verbatim resend would be
-    # refused as a replay (401), so the signed session leaves status retries to the client, which re-signs.
+    # The controller records the nonce of the request it answered 503; a verbatim resend would be refused
+    # as a replay (401). The session never resends; the client's one retry loop signs every try afresh.
     controller.put(RID, {"aps": {"id": RID}, "name": "T"})
     controller.fault("GET", f"/aps/2/resources/{RID}", 503, times=1)
-    session = build_session(ProxySettings(ca_bundle=tls.ca_pem, retries=3, backoff_factor=0), {}, signed=True)
+    session = build_session(ProxySettings(ca_bundle=tls.ca_pem), {})
     try:
         live = ControllerClient(
             session, controller.url, KEY, SECRET, ControllerPolicy(max_tries=3, backoff=0.01)
@@ -219,15 +219,14 @@ def test_a_retry_after_a_503_is_re_signed_never_a_replayed_nonce(
     assert [r.reason for r in received] == ["verified", "verified"]  # the retry was not a replay
 
 
-def test_an_unsigned_session_would_resend_verbatim_which_is_why_signed_exists(
-    controller: ControllerServer, tls: Tls
-) -> None:
+def test_the_session_itself_never_resends(controller: ControllerServer, tls: Tls) -> None:
     controller.put(RID, {"aps": {"id": RID}, "name": "T"})
     controller.fault("GET", f"/aps/2/resources/{RID}", 503, times=1)
-    session = build_session(ProxySettings(ca_bundle=tls.ca_pem, retries=3, backoff_factor=0), {})
+    session = build_session(ProxySettings(ca_bundle=tls.ca_pem), {})
     try:
         live = ControllerClient(session, controller.url, KEY, SECRET, ControllerPolicy(max_tries=1))
-        with pytest.raises(ApiRejected, match="nonce replayed"):
+        with pytest.raises(ApiUnavailable, match="503"):
             live.get_resource(RID)
     finally:
         session.close()
+    assert [r.status for r in controller.received()] == [503]

@@ -104,7 +104,7 @@ def test_credentials_are_percent_encoded_and_decode_to_the_originals() -> None:
         ({"url": "socks5://proxy:1080"}, "http://"),
         ({"url": PROXY, "no_proxy": ("internal",)}, "require_proxy"),
         ({"url": PROXY, "password_env": "X"}, "username"),
-        ({"retry_methods": ("GET", "POST")}, "idempotent"),
+        ({"pool_maxsize": 0}, "pool_maxsize"),
         ({"client_key": "/k.pem"}, "client_cert"),
         ({"read_timeout": 0}, "timeout"),
     ],
@@ -183,7 +183,7 @@ def test_wrong_proxy_password_is_a_proxy_failure_naming_the_proxy(
 def test_absolute_form_407_is_a_proxy_failure_too() -> None:
     proxy = ForwardProxy(credentials=("svc", "pw")).start()
     try:
-        with build_session(ProxySettings(url=proxy.url, retries=0), {}) as session:
+        with build_session(ProxySettings(url=proxy.url), {}) as session:
             with pytest.raises(ProxyFailure, match="407"):
                 session.get(f"http://127.0.0.1:{free_port()}/")
     finally:
@@ -192,7 +192,7 @@ def test_absolute_form_407_is_a_proxy_failure_too() -> None:
 
 def test_refused_proxy_is_a_proxy_failure_never_a_direct_attempt(simulator: Simulator, tls: Tls) -> None:
     dead_proxy = f"http://127.0.0.1:{free_port()}"
-    settings = ProxySettings(url=dead_proxy, ca_bundle=tls.ca_pem, retries=1, backoff_factor=0.01)
+    settings = ProxySettings(url=dead_proxy, ca_bundle=tls.ca_pem)
     with build_session(settings, {}) as session, pytest.raises(ProxyFailure, match="refused") as info:
         session.get(simulator.url + "/_sim/received")
     assert info.value.proxy == dead_proxy

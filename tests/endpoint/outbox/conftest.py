@@ -87,7 +87,7 @@ def build_settings(
     dcs = (DatacenterSettings(sim_url, CLIENT_ID, SECRET_ENV),)
     return make_settings(
         database=db_settings,
-        proxy=ProxySettings(url=proxy, ca_bundle=tls.ca_pem, retries=1, backoff_factor=0.01, read_timeout=5),
+        proxy=ProxySettings(url=proxy, ca_bundle=tls.ca_pem, read_timeout=5),
         acronis=AcronisSettings(
             **{
                 "datacenters": dcs,
@@ -148,8 +148,6 @@ def write_config(
         f'url = "{db.url}"',
         "[proxy]",
         f'ca_bundle = "{tls.ca_pem}"',
-        "retries = 1",
-        "backoff_factor = 0.01",
         *([f'url = "{proxy}"'] if proxy else []),
         "[acronis]",
         "max_tries = 2",
