@@ -76,8 +76,6 @@ def build_rig(tls: Tls, db_settings: DatabaseSettings, tmp: Path, **aps: Any) ->
         database=db_settings,
         endpoint={"secrets_refresh": SECRETS_REFRESH},
         aps=ApsSettings(**options),
-        proxy=ProxySettings(
-            url=egress.url, ca_bundle=tls.ca_pem, connect_timeout=2.0, read_timeout=5.0
-        ),
+        proxy=ProxySettings(url=egress.url, ca_bundle=tls.ca_pem, connect_timeout=2.0, read_timeout=5.0),
     )
     return Rig(controller, inbound, egress, settings, tmp)
