@@ -114,6 +114,12 @@ class _LockedAtomic:
             self._lock.release()
 
 
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL (``:memory:`` when none)."""
+    parts = urlsplit(url)
+    return (parts.path[1:] if parts.path.startswith("/") else parts.path) or ":memory:"
+
+
 def _private_sqlite_file(path: str) -> None:
     """Create the database file 0600 before SQLite does; its -wal and -shm files take the main file's mode.
 
@@ -146,7 +152,7 @@ def open_database(settings: DatabaseSettings) -> pw.Database:
     base_scheme = parts.scheme.split("+")[0]
     pool = {"max_connections": settings.max_connections, "timeout": settings.pool_timeout}
     if base_scheme == "sqlite":
-        path = (parts.path[1:] if parts.path.startswith("/") else parts.path) or ":memory:"
+        path = sqlite_path(settings.url)
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
             _private_sqlite_file(path)
@@ -175,8 +181,20 @@ def open_database(settings: DatabaseSettings) -> pw.Database:
     return _SERVER_CLASSES[settings.backend](stale_timeout=settings.stale_timeout, **pool, **params)
 
 
-def init_database(settings: DatabaseSettings) -> pw.Database:
-    """Bind the shared proxy to the database named by the settings and return it."""
+class DatabaseMissing(pw.OperationalError):
+    """A command that only reads or edits existing data was pointed at a SQLite file that is not there."""
+
+
+def init_database(settings: DatabaseSettings, *, create: bool = True) -> pw.Database:
+    """Bind the shared proxy to the database named by the settings and return it.
+
+    ``create=False``: a SQLite file must already exist (commands that list or edit data must not leave
+    an empty database behind a mistyped path). :raise DatabaseMissing:
+    """
+    if not create and settings.backend == "sqlite":
+        path = sqlite_path(settings.url)
+        if path != ":memory:" and not os.path.exists(path):
+            raise DatabaseMissing(f"no such database file: {path}")
     database = open_database(settings)
     db.initialize(database)
     return database

@@ -36,7 +36,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    database = init_database(settings.database)
+    database = init_database(settings.database, create=False)
     with database.connection_context():
         if args.action == "list":
             return _list(args)

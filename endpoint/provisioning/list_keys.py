@@ -16,13 +16,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
-    database = init_database(settings.database)
+    database = init_database(settings.database, create=False)
     migrate(database)
     now = utcnow()
     with database.connection_context():
         keys = list_keys()
     if not keys:
-        print("no consumer keys: run bootstrap.py init")
+        print("no consumer keys: run `connector init` (or bootstrap.py) first")
         return 0
     for info in keys:
         bound = f"instance {info.instance_id}" if info.instance_id else "no instance yet"

@@ -18,7 +18,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
-    database = init_database(settings.database)
+    database = init_database(settings.database, create=False)
     migrate(database)
     with database.connection_context():
         info = revoke(args.key, args.secret_id, utcnow(), force=args.force)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,15 +34,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     path = Path(args.instance_json)
     document = read_instance_document(path)
-    oauth = (document or {}).get("aps", {}).get("auth", {}).get("oauth", {})
-    database = init_database(settings.database)
+    if document is None:
+        # Before the database: a new secret that no document carries is a secret nobody holds, while the
+        # one the controller does hold runs out at the end of the overlap.
+        raise ValueError(
+            f"--instance-json {path}: no instance document there; rotate-key writes the new secret into it "
+            "for the controller: pass the document bootstrap wrote"
+        )
+    oauth = document.get("aps", {}).get("auth", {}).get("oauth", {})
+    database = init_database(settings.database, create=False)
     migrate(database)
     now = utcnow()
     with database.connection_context():
-        if document is not None and args.key is None and oauth.get("key") is None:
+        if args.key is None and oauth.get("key") is None:
             raise ValueError(f"{path}: no aps.auth.oauth.key to rotate")
         key = args.key or oauth.get("key")
-        if document is not None and oauth.get("key") not in (None, key):
+        if oauth.get("key") not in (None, key):
             raise ValueError(
                 f"{path} holds key {oauth.get('key')!r}, not {key!r}; pass the matching --instance-json"
             )
@@ -52,9 +58,6 @@ def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
     for info in rotation.overlapping:
         until = f"{info.not_after:%Y-%m-%d %H:%M:%S} UTC" if info.not_after else "no end"
         print(f"  secret #{info.id} keeps working until {until}")
-    if document is None:
-        print(f"note: {path} does not exist; no instance document was rewritten", file=sys.stderr)
-        return 0
     oauth["secret"] = rotation.secret
     write_instance_document(path, document)
     print(f"instance document: {path} rewritten with the new secret (mode 0600)")

@@ -6,6 +6,8 @@ import argparse
 import importlib
 import operator
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,4 +142,77 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main([], environ={})
     assert info.value.code == 2
-    assert "command" in capsys.readouterr().err
+    assert "VERB" in capsys.readouterr().err
+
+
+# -- one command: options anywhere, help per verb, suggestions, errors a person can act on --------------
+def test_shared_options_work_before_or_after_the_verb(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    assert main(["--db", f"sqlite:///{first}", "migrate"], environ={}) == 0
+    assert main(["migrate", "--db", f"sqlite:///{second}"], environ={}) == 0
+    assert versions(first) == versions(second) == ALL_VERSIONS
+    third = tmp_path / "c.db"  # after the verb wins: it is the one the user typed last
+    assert (
+        main(["--db", "sqlite:////nonexistent/x.db", "migrate", "--db", f"sqlite:///{third}"], environ={})
+        == 0
+    )
+    assert third.exists()
+
+
+def test_an_unknown_verb_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["rotate-keys"], environ={})
+    assert info.value.code == 2
+    assert "unknown verb 'rotate-keys'; did you mean 'rotate-key'?" in capsys.readouterr().err
+
+
+def test_a_verbs_help_shows_only_the_options_it_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["list-keys", "--help"], environ={})
+    out = capsys.readouterr().out
+    assert "--db" in out and "--host" not in out and "--port" not in out and "--public-url" not in out
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"], environ={})
+    out = capsys.readouterr().out
+    assert "--host" in out and "--public-url" in out
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://svc:hunter2@127.0.0.1:1/connector"  # port 1: nothing listens there
+    assert main(["migrate", "--db", url], environ={}) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("connector migrate: database.url (postgresql://svc:***@127.0.0.1:1/connector): ")
+    assert "is the server running?" in err and err.count("\n") == 1
+    assert "hunter2" not in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback_instead() -> None:
+    with pytest.raises(Exception, match="Connection refused|connection refused"):
+        main(["migrate", "--debug", "--db", "postgresql://svc@127.0.0.1:1/connector"], environ={})
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`connector outbox list | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    script = (
+        "import sys; from endpoint import cli, migrate_cmd; "
+        "migrate_cmd.run = lambda args, settings: [print('line', i) for i in range(200000)] and 0; "
+        f"sys.exit(cli.main(['migrate', '--db', 'sqlite:///{tmp_path / 'c.db'}']))"
+    )
+    done = _run_into_head(script)
+    assert done == ("line 0\n", "")
+
+
+def _run_into_head(script: str) -> tuple[str, str]:
+    """Run ``script`` with its stdout piped into ``head -1``; returns (head's output, script's stderr)."""
+    producer = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    head = subprocess.run(["head", "-1"], stdin=producer.stdout, capture_output=True, timeout=60)
+    producer.stdout.close()  # type: ignore[union-attr]
+    _, err = producer.communicate(timeout=60)
+    return head.stdout.decode(), err.decode()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import bootstrap
 from tests.endpoint.provisioning.conftest import Run, read
 
 
@@ -25,5 +26,17 @@ def test_the_listing_never_shows_a_secret(
 
 
 def test_an_empty_database(workdir: Path, action: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    assert action("migrate", instance_json=False) == 0
     assert action("list-keys", instance_json=False) == 0
-    assert "no consumer keys" in capsys.readouterr().out
+    assert "no consumer keys: run `connector init`" in capsys.readouterr().out
+
+
+def test_a_missing_sqlite_file_is_named_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo" / "connector.db"
+    assert bootstrap.main(["list-keys", "--db", f"sqlite:///{missing}"], {}) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bootstrap.py list-keys: database.url (sqlite:///")
+    assert "does not exist: run `connector init` first" in err and err.count("\n") == 1
+    assert not missing.parent.exists()

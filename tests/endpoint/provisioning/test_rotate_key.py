@@ -44,6 +44,20 @@ def test_a_document_of_another_key_is_refused(initialized: Path, action: Run) ->
     assert action("rotate-key") == 2
 
 
+def test_without_the_instance_document_nothing_is_rotated(
+    initialized: Path, action: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new secret no document carries would be one nobody holds, while the held one runs out."""
+    initialized.unlink()
+    with db.connection_context():
+        before = ConsumerSecret.select().count()
+    assert action("rotate-key") == 2
+    err = capsys.readouterr().err
+    assert "no instance document there" in err and err.count("\n") == 1
+    with db.connection_context():
+        assert ConsumerSecret.select().count() == before
+
+
 REFRESH = 0.1  # endpoint.secrets_refresh: how long a key change takes to reach the serving process
 
 
