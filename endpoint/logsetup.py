@@ -10,6 +10,7 @@ Two guards apply to every line, whatever logger wrote it:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -47,7 +48,19 @@ def _safe(value: Any) -> Any:
     return escape(value) if isinstance(value, str) else value
 
 
-class TextFormatter(logging.Formatter):
+def rfc3339(created: float) -> str:
+    """A record's time as RFC 3339 in UTC with milliseconds (``2026-12-05T11:40:43.123Z``): sortable, and
+    unambiguous across hosts and daylight-saving changes."""
+    moment = dt.datetime.fromtimestamp(created, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Rfc3339:
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return rfc3339(record.created)
+
+
+class TextFormatter(_Rfc3339, logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's API name
         # The message with its arguments interpolated; a traceback appended after it keeps its lines.
         line = escape(super().formatMessage(record))
@@ -57,10 +70,10 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_Rfc3339, logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "ts": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

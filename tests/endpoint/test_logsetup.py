@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 
@@ -226,3 +228,15 @@ def test_configure_logging_installs_the_sampler_from_the_settings() -> None:
     for _ in range(10):
         log.info("request", extra={"fields": {"status": 401}, "rejection": "401 bad signature"})
     assert stream.getvalue().count("status=401") == 3
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_timestamps_are_rfc3339_utc_with_milliseconds(fmt: str) -> None:
+    stream = configured(fmt=fmt)
+    before = time.time()
+    logging.getLogger("t").warning("when")
+    line = stream.getvalue().splitlines()[0]
+    stamp = json.loads(line)["ts"] if fmt == "json" else line.split(" ", 1)[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
+    parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    assert before - 0.002 <= parsed <= time.time()
