@@ -214,7 +214,7 @@ def test_three_workers_share_the_outbox_and_deliver_each_item_once(
 def sent_by(log: Path) -> int:
     """Items one worker delivered: its last progress line per tenant (printed again at SIGTERM)."""
     last: dict[str, int] = {}
-    for tenant, sent in re.findall(r"tenant=(\S+) queued=\d+ sent=(\d+)", log.read_text()):
+    for tenant, sent in re.findall(r"tenant=(\S+) remaining=\d+ sent=(\d+)", log.read_text()):
         last[tenant] = int(sent)
     return sum(last.values())
 
