@@ -11,8 +11,11 @@ import datetime as dt
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
+
+import peewee as pw
 
 from endpoint.aps import jobs
 from endpoint.aps.jobs import JobView, Ticket
@@ -24,10 +27,12 @@ from models import db
 from models.db import unit_of_work, utcnow
 from proxy.controller import ControllerClient
 from proxy.errors import ApiError, ConnectorConfigError, ConnectorError, ProxyFailure
+from proxy.transport import backoff_delay
 
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = 3600.0
+MAX_FAILURE_BACKOFF = 30.0  # seconds between cycles at most while they keep failing
 
 
 def public_reason(error: ConnectorError) -> str:
@@ -128,15 +133,38 @@ class JobRunner:
 
     def _loop(self) -> None:
         log.info("job runner started (poll every %.2fs)", self.settings.job_poll_interval)
+        failures, failing_since = 0, 0.0
         while not self._stop.is_set():
             try:
                 self.dispatch_due()
                 self._purge_now_and_then()
-            except Exception:  # the runner must outlive a database hiccup
-                log.exception("job runner cycle failed")
-            self._wake.wait(self.settings.job_poll_interval)
+            except Exception as e:  # the runner must outlive a database outage
+                if failures == 0:  # one line when the state changes, never one per cycle
+                    failing_since = time.monotonic()
+                    log.warning(
+                        "job runner: cycles failing (%s), backing off up to %.0fs",
+                        _first_line(e),
+                        MAX_FAILURE_BACKOFF,
+                        exc_info=not isinstance(e, pw.PeeweeException),  # a bug keeps its traceback
+                    )
+                failures += 1
+            else:
+                if failures:
+                    log.info(
+                        "job runner: recovered after %d failed cycles in %.0fs",
+                        failures,
+                        time.monotonic() - failing_since,
+                    )
+                failures = 0
+            self._wake.wait(self.cycle_wait(failures))
             self._wake.clear()
         log.info("job runner stopped")
+
+    def cycle_wait(self, failures: int) -> float:
+        """The poll interval, or a growing pause while cycles keep failing (a database outage)."""
+        if not failures:
+            return self.settings.job_poll_interval
+        return backoff_delay(failures, self.settings.job_poll_interval, MAX_FAILURE_BACKOFF)
 
     def dispatch_due(self) -> int:
         """Submit every due job not already in flight here; returns how many were submitted."""
@@ -187,3 +215,8 @@ class JobRunner:
             for job_id in due:
                 self.executor.run(job_id)
                 ran += 1
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__

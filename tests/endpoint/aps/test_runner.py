@@ -128,3 +128,48 @@ def test_drain_runs_everything_due(bound: Bound, outbound: Outbound) -> None:
 def test_public_reasons_name_no_hosts(error: Exception, reason: str) -> None:
     text = public_reason(error)  # type: ignore[arg-type]
     assert reason in text and "proxy.internal" not in text and "10.0.0.7" not in text
+
+
+def test_a_database_outage_backs_off_and_logs_once_per_change(
+    outbound: Outbound, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Was: a 33-line traceback every poll for as long as the database was down."""
+    settings = aps_settings(job_poll_interval=0.01)
+    runner = JobRunner(settings, JobExecutor(settings, outbound), outbound)
+    calls: list[float] = []
+    outage = [True]
+
+    def cycle() -> int:
+        calls.append(time.monotonic())
+        if outage[0]:
+            raise pw.OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+        return 0
+
+    monkeypatch.setattr(runner, "dispatch_due", cycle)
+    monkeypatch.setattr(runner, "_purge_now_and_then", lambda: None)
+    with caplog.at_level("INFO", logger="endpoint.aps.runner"):
+        runner.start()
+        try:
+            time.sleep(0.6)
+            failed = len(calls)
+            outage[0] = False
+            deadline = time.monotonic() + 5
+            while len(calls) == failed and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05)
+        finally:
+            runner.stop()
+    assert failed < 15  # the poll interval alone would have made ~60 attempts in 0.6 s
+    messages = [r.getMessage() for r in caplog.records if "cycles" in r.getMessage()]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("job runner: cycles failing (OperationalError: connection to server")
+    assert messages[1].startswith(f"job runner: recovered after {failed} failed cycles")
+    assert not any(r.exc_info for r in caplog.records)  # a database error is not a bug: no traceback
+
+
+def test_the_pause_grows_while_cycles_fail(outbound: Outbound) -> None:
+    settings = aps_settings(job_poll_interval=1.0)
+    runner = JobRunner(settings, JobExecutor(settings, outbound), outbound)
+    assert runner.cycle_wait(0) == 1.0
+    assert 0.5 <= runner.cycle_wait(1) <= 1.0 and 4.0 <= runner.cycle_wait(4) <= 8.0
+    assert runner.cycle_wait(100) <= 30.0
