@@ -11,6 +11,21 @@ class ConnectorConfigError(ConnectorError):
     """Outbound configuration is unusable (a secret variable is unset, a datacenter is not configured)."""
 
 
+class SecretNotSet(ConnectorConfigError):
+    """A setting names an environment variable for a secret, and the variable is not set.
+
+    The one error for every ``*_env`` secret (proxy password, Acronis client secrets): callers catch one type.
+    """
+
+    def __init__(self, setting: str, variable: str, what: str = "") -> None:
+        self.setting = setting
+        self.variable = variable
+        detail = f" ({what})" if what else ""
+        super().__init__(
+            f"{setting}: variable {variable}{detail} is not set; export it in the service's environment"
+        )
+
+
 class ProxyFailure(ConnectorError):
     """The configured forward proxy refused, failed or could not be trusted.
 

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection
 
-from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure
+from proxy.errors import DirectEgressRefused, ProxyFailure, SecretNotSet
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class ProxySettings:
     def proxy_url(self, environ: Mapping[str, str]) -> str | None:
         """The URL handed to requests, credentials percent-encoded (requests decodes them again).
 
-        :raise ConnectorConfigError: when ``password_env`` names an unset variable.
+        :raise SecretNotSet: when ``password_env`` names an unset variable.
         """
         if self.url is None:
             return None
@@ -98,7 +98,7 @@ class ProxySettings:
         if self.password_env:
             password = environ.get(self.password_env)
             if password is None:
-                raise ConnectorConfigError(f"proxy.password_env: variable {self.password_env} is not set")
+                raise SecretNotSet("proxy.password_env", self.password_env)
             userinfo += ":" + quote(password, safe="")
         return f"{parts.scheme}://{userinfo}@{(self.display_url or '').split('://', 1)[1]}"
 
@@ -239,7 +239,7 @@ class ProxyAdapter(HTTPAdapter):
 def build_session(settings: ProxySettings, environ: Mapping[str, str]) -> requests.Session:
     """The process-wide outbound session.
 
-    :raise ConnectorConfigError: when the proxy password variable is unset.
+    :raise SecretNotSet: when the proxy password variable is unset.
     """
     session = ProxySession(settings, settings.proxy_url(environ))
     adapter = ProxyAdapter(

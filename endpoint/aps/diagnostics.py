@@ -20,7 +20,7 @@ from endpoint.config_loader import ConfigError
 from endpoint.outbox.settings import AcronisSettings
 from proxy.acronis import AcronisClient
 from proxy.controller import ControllerClient
-from proxy.errors import ConnectorError
+from proxy.errors import ConnectorError, SecretNotSet
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run_connection_test(
         resolved: dict[str, Any] = {}
         try:
             resolved = acronis.resolve(outbound.environ)
-        except ConfigError as e:
+        except SecretNotSet as e:
             steps.append(Step("acronis", False, str(e), 0.0))
         for url, datacenter in resolved.items():
 

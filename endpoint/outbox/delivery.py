@@ -35,10 +35,6 @@ class CycleOutcome:
     stopped: bool = False
     tenants: set[str] = field(default_factory=set)
 
-    @property
-    def progressed(self) -> bool:
-        return bool(self.sent or self.dead or self.retried)
-
 
 class _Halt(Exception):
     """Ends the cycle early; the outcome already says why."""

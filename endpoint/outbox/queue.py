@@ -1,4 +1,4 @@
-"""In-process producer API: validate, then commit alerts and workloads to the outbox in one transaction.
+"""The outbox's one way in: commit validated alerts and workloads in one transaction, idempotent by source.
 
 Call inside ``models.unit_of_work()`` (or with a connection open in this thread), never on the IOLoop.
 """
@@ -6,11 +6,9 @@ Call inside ``models.unit_of_work()`` (or with a connection open in this thread)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from endpoint.errors import PayloadError
-from endpoint.outbox.payloads import PayloadRules, QueuedItem, TenantResolver, build_alert, build_workload
+from endpoint.outbox.payloads import QueuedItem
 from models import db
 from models.db import utcnow
 from models.outbox import OutboxItem
@@ -44,48 +42,6 @@ def enqueue(items: Sequence[QueuedItem]) -> list[int | None]:
     queued = sum(1 for i in ids if i is not None)
     log.info("outbox: %d item(s) queued, %d duplicate(s) skipped", queued, len(ids) - queued)
     return ids
-
-
-def enqueue_alert(alert: Mapping[str, Any], rules: PayloadRules, *, source: str | None = None) -> int | None:
-    """Validate and queue one alert; returns its outbox id (None: ``source`` was queued before).
-
-    :raise PayloadError: when the alert is invalid or its tenant is not mapped on a configured DC.
-    """
-    item = build_alert(alert, rules, TenantResolver(rules))
-    return enqueue([_with_source(item, source)])[0]
-
-
-def enqueue_workload(
-    workload: Mapping[str, Any], rules: PayloadRules, *, source: str | None = None
-) -> int | None:
-    """Validate and queue one workload (see enqueue_alert). :raise PayloadError:"""
-    item = build_workload(workload, rules, TenantResolver(rules))
-    return enqueue([_with_source(item, source)])[0]
-
-
-def enqueue_workloads(
-    workloads: Iterable[Mapping[str, Any]], rules: PayloadRules, *, source: str | None = None
-) -> list[int | None]:
-    """Validate every workload first, then queue them all in one transaction (or none).
-
-    ``source``, when given, is suffixed with each workload's position to stay unique.
-    :raise PayloadError: naming the position of the first invalid workload.
-    """
-    resolver = TenantResolver(rules)
-    items: list[QueuedItem] = []
-    for position, workload in enumerate(workloads):
-        try:
-            item = build_workload(workload, rules, resolver)
-        except PayloadError as e:
-            raise PayloadError(f"workload #{position}: {e.message}") from e
-        items.append(_with_source(item, None if source is None else f"{source}:{position}"))
-    return enqueue(items)
-
-
-def _with_source(item: QueuedItem, source: str | None) -> QueuedItem:
-    if source is None:
-        return item
-    return QueuedItem(item.kind, item.tenant_id, item.datacenter_url, item.payload, source)
 
 
 def _id_of(source: str) -> int:

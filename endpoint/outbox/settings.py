@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from endpoint.config_loader import ConfigError
 from proxy.acronis import CallPolicy, Datacenter
+from proxy.errors import SecretNotSet
 from proxy.origins import normalize_datacenter_url
 
 
@@ -87,15 +87,13 @@ class AcronisSettings:
     def resolve(self, environ: Mapping[str, str]) -> dict[str, Datacenter]:
         """Normalized URL -> DC with its secret read from the environment.
 
-        :raise ConfigError: naming the unset variable.
+        :raise SecretNotSet: naming the unset variable.
         """
         resolved: dict[str, Datacenter] = {}
         for dc in self.datacenters:
             secret = environ.get(dc.client_secret_env)
             if not secret:
-                raise ConfigError(
-                    f"acronis.datacenters: variable {dc.client_secret_env} ({dc.key}) is not set"
-                )
+                raise SecretNotSet("acronis.datacenters.client_secret_env", dc.client_secret_env, dc.key)
             resolved[dc.key] = Datacenter(dc.key, dc.client_id, secret, dc.token_path)
         return resolved
 

@@ -207,7 +207,7 @@ def build_worker(
 ) -> Worker:
     """The composition root of ``push``: one proxy session, one client (token cache) per configured DC.
 
-    :raise ConfigError: when a client secret variable is unset; ConnectorConfigError for the proxy's.
+    :raise SecretNotSet: when a client secret or the proxy password variable is unset.
     """
     session = build_session(settings.proxy, environ)
     clients = {

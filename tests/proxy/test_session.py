@@ -10,7 +10,7 @@ import pytest
 import requests
 from requests.utils import get_auth_from_url
 
-from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure
+from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure, SecretNotSet
 from proxy.session import ProxySettings, build_session, user_agent
 from simulators.forward_proxy import ForwardProxy
 from tests.proxy.stubs import StubAdapter
@@ -116,8 +116,10 @@ def test_bad_proxy_settings_are_refused(fields: dict[str, Any], message: str) ->
 
 def test_unset_password_variable_is_a_config_error() -> None:
     settings = ProxySettings(url=PROXY, username="svc", password_env="PROXY_PW")
-    with pytest.raises(ConnectorConfigError, match="PROXY_PW"):
+    with pytest.raises(SecretNotSet, match="PROXY_PW") as info:
         build_session(settings, {})
+    assert isinstance(info.value, ConnectorConfigError)  # one type for every unset secret variable
+    assert (info.value.setting, info.value.variable) == ("proxy.password_env", "PROXY_PW")
 
 
 def test_no_proxy_applies_only_when_direct_traffic_is_allowed() -> None:

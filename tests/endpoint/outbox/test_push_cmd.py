@@ -19,10 +19,10 @@ import pytest
 
 from endpoint.cli import main
 from endpoint.outbox import push_cmd
-from endpoint.outbox.queue import enqueue_alert, enqueue_workloads
 from models.db import DatabaseSettings
 from models.outbox import DELIVERED, PENDING, OutboxItem
 from tests.endpoint.outbox.conftest import Stack, alert, workload, write_config
+from tests.endpoint.outbox.produce import enqueue_alert, enqueue_workloads
 from tests.simulators.harness import CLIENT_SECRET, ROOT, SECRET_ENV, ProxyProcess, Simulator, Tls
 from tests.simulators.harness import wait_until as until
 

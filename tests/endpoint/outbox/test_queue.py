@@ -8,9 +8,9 @@ import pytest
 
 from endpoint.errors import PayloadError
 from endpoint.outbox.payloads import PayloadRules
-from endpoint.outbox.queue import enqueue_alert, enqueue_workload, enqueue_workloads
 from models.outbox import PENDING, OutboxItem
 from tests.endpoint.outbox.conftest import TENANTS, alert, workload
+from tests.endpoint.outbox.produce import enqueue_alert, enqueue_workload, enqueue_workloads
 
 
 def test_alert_is_committed_pending(rules: PayloadRules) -> None:

@@ -12,6 +12,7 @@ import pytest
 from endpoint.config_loader import ConfigError
 from endpoint.outbox.settings import AcronisSettings, DatacenterSettings, OutboxSettings
 from endpoint.settings import load_settings
+from proxy.errors import SecretNotSet
 
 DC = DatacenterSettings("https://EU8-cloud.acronis.com/", "client-1", "ACRONIS_SECRET_EU8")
 
@@ -29,8 +30,12 @@ def test_secrets_come_from_the_environment() -> None:
     resolved = settings.resolve({"ACRONIS_SECRET_EU8": "s3cret"})
     assert resolved["https://eu8-cloud.acronis.com"].client_secret == "s3cret"
     assert "s3cret" not in repr(resolved)
-    with pytest.raises(ConfigError, match="ACRONIS_SECRET_EU8"):
+    with pytest.raises(SecretNotSet, match="ACRONIS_SECRET_EU8") as info:
         settings.resolve({})
+    assert (info.value.setting, info.value.variable) == (
+        "acronis.datacenters.client_secret_env",
+        "ACRONIS_SECRET_EU8",
+    )
 
 
 @pytest.mark.parametrize(
