@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import binascii
-import json
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from endpoint import strict_json
 from endpoint.errors import AuthenticationFailed, PayloadError
+from endpoint.strict_json import JsonRejected
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def decode_auth_header(value: str | None, max_bytes: int) -> Credentials:
     if _IDENTITY_FORBIDDEN.search(identity):
         raise AuthenticationFailed(reason="X-CyberApp-Auth: control characters in identity")
     try:
-        secrets = _strict_json(secrets_json)
-    except _Malformed as e:
+        secrets = strict_json.loads(secrets_json)
+    except JsonRejected as e:
         raise AuthenticationFailed(reason=f"X-CyberApp-Auth secrets: {e}") from None
     if not isinstance(secrets, dict):
         raise AuthenticationFailed(reason="X-CyberApp-Auth secrets: not a JSON object")
@@ -84,8 +85,8 @@ def decode_extra_header(value: str | None) -> dict[str, Any]:
     if value is None:
         return {}
     try:
-        decoded = _strict_json(_strict_b64_utf8(value))
-    except _Malformed as e:
+        decoded = strict_json.loads(_strict_b64_utf8(value))
+    except (_Malformed, JsonRejected) as e:
         raise PayloadError(EXTRA_MESSAGE, reason=f"X-CyberApp-Extra: {e}") from None
     if not isinstance(decoded, dict):
         raise PayloadError(EXTRA_MESSAGE, reason="X-CyberApp-Extra: not a JSON object")
@@ -117,28 +118,3 @@ def _strict_b64_utf8(value: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise _Malformed("not UTF-8") from None
-
-
-def _strict_json(text: str) -> Any:
-    """json.loads without NaN/Infinity or duplicate keys (two parsers could disagree on either).
-
-    :raise _Malformed: when ``text`` is not such JSON.
-    """
-    try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except RecursionError:  # deep nesting within the size cap
-        raise _Malformed("JSON nested too deeply") from None
-    except ValueError as e:
-        detail = str(e) if isinstance(e, _Malformed) else "not JSON"
-        raise _Malformed(detail) from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Malformed(f"non-standard JSON constant {name}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _Malformed("duplicate JSON keys")
-    return result

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any
 
+from endpoint import strict_json
 from endpoint.callbacks.schemas import ENVELOPE_SCHEMA, compile_schema, first_error_message
 from endpoint.errors import PayloadError
+from endpoint.strict_json import MAX_DEPTH, JsonRejected
 from proxy.origins import normalize_datacenter_url
 
 log = logging.getLogger(__name__)
 
-MAX_DEPTH = 16  # the deepest legitimate envelope (tenant_mapping.write) nests 4 levels
-MAX_INT_DIGITS = 20  # no field takes a number; this only keeps int() parsing cheap and bounded
+__all__ = ["MAX_DEPTH", "Envelope", "MalformedCallback", "parse_callback_request", "parse_json_object"]
+
 _ECHO_MAX = 64  # longest request_id echoed back in an error envelope
-_BOM = b"\xef\xbb\xbf"
-# A whole JSON string, escapes included (unrolled-loop form: linear time). An unterminated one is left in
-# place; its brackets may then count, which only rejects a body json.loads would reject anyway.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-# Lone surrogates can only come from \uD800-\uDFFF escapes (strict UTF-8 decoding refuses encoded ones).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _UNECHOABLE = re.compile(r"[^\x21-\x7e]")
 
 _ENVELOPE = compile_schema(ENVELOPE_SCHEMA)
@@ -59,13 +51,8 @@ def parse_callback_request(raw: bytes) -> Envelope:
     :raise MalformedCallback: (a PayloadError, 400) for anything but a UTF-8 JSON object matching the envelope
         schema; ``request_id`` is set when the body was an object with a short printable string request_id.
     """
-    text = _decode(raw)
-    document = _loads(text)
+    document = parse_json_object(raw)
     request_id = _echoable_request_id(document)
-    if _SURROGATE_ESCAPE.search(text) and not _valid_unicode(document):
-        raise MalformedCallback(
-            "Malformed request: the body has an invalid Unicode escape.", request_id=request_id
-        )
     message = first_error_message(_ENVELOPE, document, "")
     if message is not None:
         raise MalformedCallback(message, request_id=request_id)
@@ -84,109 +71,19 @@ def parse_callback_request(raw: bytes) -> Envelope:
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The strict JSON rules of the envelope for any body: UTF-8 without BOM, an object, unique keys, no
-    NaN, bounded numbers and depth, no lone surrogates.
+    """Any body by the strict JSON rules (endpoint/strict_json.py), which must give an object.
 
-    :raise MalformedCallback: (a PayloadError, 400).
+    :raise MalformedCallback: (a PayloadError, 400); it echoes the request_id when only a check after
+        parsing failed.
     """
-    text = _decode(raw)
-    document = _loads(text)
-    if _SURROGATE_ESCAPE.search(text) and not _valid_unicode(document):
-        raise MalformedCallback("Malformed request: the body has an invalid Unicode escape.")
-    return document
-
-
-def _decode(raw: bytes) -> str:
-    """Strict UTF-8 ourselves: json.loads(bytes) silently accepts UTF-16/32 and a BOM (checklist item 27)."""
-    if raw.startswith(_BOM):
-        raise MalformedCallback("Malformed request: the body must not start with a byte order mark.")
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise MalformedCallback(
-            "Malformed request: the body is not UTF-8.", reason=f"utf-8: {e.reason}"
-        ) from e
-
-
-def _loads(text: str) -> dict[str, Any]:
-    _check_depth(text)
-    try:
-        document = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_constant=_reject_constant,
-            parse_int=_bounded_int,
-            parse_float=_finite_float,
-        )
-    except MalformedCallback:
-        raise
-    except (ValueError, RecursionError) as e:
-        # JSONDecodeError is a ValueError; so is int()'s digit limit. RecursionError cannot happen after the
-        # depth pre-scan, but it must never surface as a 500 either.
-        raise MalformedCallback("Malformed request: the body is not valid JSON.", reason=str(e)[:200]) from e
+        document = strict_json.loads(strict_json.decode_utf8(raw))
+    except JsonRejected as e:
+        echo = _echoable_request_id(e.document) if isinstance(e.document, dict) else None
+        raise MalformedCallback(f"Malformed request: the body {e}.", request_id=echo) from None
     if not isinstance(document, dict):
         raise MalformedCallback("Malformed request: the body must be a JSON object.")
     return document
-
-
-def _check_depth(text: str) -> None:
-    """Refuse deep nesting before json.loads recurses into it (10k "[" would raise RecursionError).
-
-    Strings are cut out first (their brackets do not nest), then the running depth over the remaining brackets
-    is computed with C-level helpers: about 10 ms per MiB instead of a Python loop over every character.
-    A body with no more opening brackets than the limit cannot nest deeper, whatever its strings hold:
-    counting them is C-speed too and settles every ordinary envelope.
-    """
-    if text.count("{") + text.count("[") <= MAX_DEPTH:
-        return
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    if len(brackets) <= MAX_DEPTH:
-        return
-    if max(accumulate(map(_DEPTH_STEP.__getitem__, brackets))) > MAX_DEPTH:
-        raise MalformedCallback(f"Malformed request: the body nests deeper than {MAX_DEPTH} levels.")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        # json keeps the last duplicate silently; two parsers could then disagree on the request.
-        raise MalformedCallback("Malformed request: the body has duplicate keys.")
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise MalformedCallback("Malformed request: NaN and Infinity are not JSON.")
-
-
-def _bounded_int(digits: str) -> int:
-    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise MalformedCallback("Malformed request: the body has an oversized number.")
-    return int(digits)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):  # 1e999 parses to inf
-        raise MalformedCallback("Malformed request: the body has an oversized number.")
-    return value
-
-
-def _valid_unicode(document: object) -> bool:
-    """False on lone surrogates ("\\ud800"): valid JSON escapes, but not text any database can store."""
-    stack = [document]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str):
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                return False
-    return True
 
 
 def _echoable_request_id(document: dict[str, Any]) -> str | None:

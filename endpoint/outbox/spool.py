@@ -10,7 +10,6 @@ commit and the move makes the re-run skip what is already queued instead of dupl
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -18,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from endpoint import strict_json
 from endpoint.errors import PayloadError
 from endpoint.outbox.payloads import PayloadRules, QueuedItem, TenantResolver, build_item
 from endpoint.outbox.queue import enqueue
+from endpoint.strict_json import JsonRejected
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,6 @@ class Spool:
 
 def _loads(raw: str) -> Any:
     try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except ValueError as e:
-        raise PayloadError(f"invalid JSON ({e})") from e
-    except RecursionError as e:
-        raise PayloadError("JSON nested too deeply") from e
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+        return strict_json.loads(raw)
+    except JsonRejected as e:
+        raise PayloadError(f"the record {e}") from None

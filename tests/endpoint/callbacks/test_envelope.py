@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from endpoint.callbacks import envelope as envelope_module
+from endpoint import strict_json
 from endpoint.callbacks.envelope import MAX_DEPTH, Envelope, MalformedCallback, parse_callback_request
 from endpoint.errors import PayloadError
 from tests.endpoint.callbacks import ENDPOINT_ID, POSTMAN_PARTNER, POSTMAN_PARTNER_TENANT, body, context
@@ -92,9 +92,9 @@ NOT_UTF8 = "the body is not UTF-8"
         pytest.param(VALID[:-5], NOT_JSON, id="truncated"),
         pytest.param(VALID + b"}", NOT_JSON, id="trailing-garbage"),
         pytest.param(VALID + b" {}", NOT_JSON, id="two-documents"),
-        pytest.param(with_context_field(b"NaN"), "NaN and Infinity", id="nan"),
-        pytest.param(with_context_field(b"Infinity"), "NaN and Infinity", id="infinity"),
-        pytest.param(with_context_field(b"-Infinity"), "NaN and Infinity", id="minus-infinity"),
+        pytest.param(with_context_field(b"NaN"), "NaN or Infinity", id="nan"),
+        pytest.param(with_context_field(b"Infinity"), "NaN or Infinity", id="infinity"),
+        pytest.param(with_context_field(b"-Infinity"), "NaN or Infinity", id="minus-infinity"),
         pytest.param(with_context_field(b"1e999"), NUMBER, id="float-overflow"),
         pytest.param(with_context_field(b"-1e999"), NUMBER, id="negative-float-overflow"),
         pytest.param(with_context_field(b"1" + b"0" * 5000), NUMBER, id="huge-int-over-digit-limit"),
@@ -140,7 +140,7 @@ def test_depth_is_checked_before_json_loads(monkeypatch: pytest.MonkeyPatch) -> 
     def loads(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("json.loads reached with a too-deep body")
 
-    monkeypatch.setattr(envelope_module.json, "loads", loads)
+    monkeypatch.setattr(strict_json.json, "loads", loads)
     assert "nests deeper" in rejected(DEEP_ARRAY).message
 
 

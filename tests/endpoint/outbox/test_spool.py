@@ -56,12 +56,13 @@ def test_one_bad_line_rejects_the_whole_file_with_a_reason(rules: PayloadRules, 
 @pytest.mark.parametrize(
     ("name", "content", "reason"),
     [
-        ("trunc.json", '{"kind": "alert", ', "invalid JSON"),
-        ("nan.json", '{"kind": "alert", "x": NaN}', "NaN is not JSON"),
+        ("trunc.json", '{"kind": "alert", ', "the record is not valid JSON"),
+        ("nan.json", '{"kind": "alert", "x": NaN}', "NaN or Infinity"),
+        ("dup.json", '{"kind": "alert", "kind": "workload"}', "the record has duplicate keys"),
         ("latin.json", b'{"kind": "alert", "x": "\xe9"}', "not UTF-8"),
         ("empty.jsonl", "\n\n", "no records"),
         ("list.json", "[]", "JSON object"),
-        ("deep.json", "[" * 100_000, "nested too deeply"),
+        ("deep.json", "[" * 100_000, "nests deeper than"),
     ],
 )
 def test_malformed_files_go_to_rejected(
