@@ -21,6 +21,7 @@ SQLite x2 >= 1.6 x SQLite x1; RSS <= 200 MB during and after the flood.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import wrk
-from bench.callback_data import PUBLIC_URL, seeded_database, users_read_request
+from bench.callback_data import PUBLIC_URL, jwt_mode, seeded_database, users_read_request
 from bench.callback_report import SQLITE_X1, Flooded, Run, flood_lines, table, verdicts
 from bench.flood import flood
 from bench.loadgen import RunStats, run_load, summarize
@@ -88,11 +89,14 @@ def measure(
     load: Load,
     log_path: Path,
     with_flood: bool = False,
+    ready: Callable[[], None] | None = None,
 ) -> tuple[Run, Flooded | None]:
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
     try:
         wait_ready(port)
+        if ready is not None:
+            ready()
         load(port, make_payloads(WARM_UP), args.connections)
         pid = process.pid
         run = measured(label, pid, port, make_payloads(args.requests), args, load, peak_rss_mb(pid))
@@ -119,19 +123,27 @@ def endpoint_run(
     label: str, backend: str, workers: int, args: argparse.Namespace, load: Load, tmp: Path
 ) -> tuple[Run, Flooded | None]:
     port = free_port()
-    with seeded_database(backend, tmp / label.replace(" ", "-")) as db_url:
+    with contextlib.ExitStack() as stack:
+        db_url = stack.enter_context(seeded_database(backend, tmp / label.replace(" ", "-")))
         command = [sys.executable, "-m", "endpoint", "serve", "--db", db_url, "--public-url", PUBLIC_URL]
         command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         command += [f"--set={item}" for item in args.set]
+        bearer, ready = None, None
+        if args.auth == "jwt":  # the gateway's Bearer JWT instead of OAuth 1.0 (JWKS served locally)
+            flags, bearer, ready = stack.enter_context(
+                jwt_mode(tmp / f"{label.replace(' ', '-')}-jwks", workers)
+            )
+            command += flags
         return measure(
             label,
             command,
             port,
-            lambda n: [users_read_request(f"127.0.0.1:{port}") for _ in range(n)],
+            lambda n: [users_read_request(f"127.0.0.1:{port}", bearer) for _ in range(n)],
             args,
             load,
             tmp / f"{label.replace(' ', '-')}.log",
             with_flood=args.flood and label == SQLITE_X1,
+            ready=ready,
         )
 
 
@@ -164,6 +176,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "mysql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=1, help="endpoint processes")
+    parser.add_argument(
+        "--auth",
+        choices=("oauth", "jwt"),
+        default="oauth",
+        help="callback transport: OAuth 1.0 (fresh nonce per request) or the gateway's RS256 Bearer JWT",
+    )
     parser.add_argument("--matrix", action="store_true", help="SQLite and PostgreSQL, 1 and 2 processes")
     parser.add_argument(
         "--flood",
@@ -191,7 +209,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     print(
-        f"{args.requests} pre-signed requests per run, {args.connections} connections, "
+        f"{args.requests} pre-signed requests per run ({args.auth}), {args.connections} connections, "
         f"{os.cpu_count()} CPU cores"
     )
     load = load_generator(args.loadgen, args.wrk_threads)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from tests.factories import (
     map_org,
     sign,
 )
+from tests.jwt_gateway import JwksServer, token
+from tests.live import ENDPOINT_ID
+from tests.simulators.harness import make_tls
 
 PUBLIC_URL = "https://connector.example.com/"
 TENANT = "0dd47bbb-d065-447f-ab7c-06e05887078b"
@@ -70,8 +74,38 @@ def seed(settings: DatabaseSettings) -> None:
     database.close_all()
 
 
-def users_read_request(host: str) -> bytes:
-    """One freshly signed users_read callback (its own nonce), as raw HTTP/1.1 bytes."""
+@contextmanager
+def jwt_mode(tmp: Path, workers: int) -> Iterator[tuple[list[str], str, Callable[[], None]]]:
+    """The gateway's side of a ``--auth jwt`` run: (endpoint flags, the Bearer token, wait-for-keys).
+
+    The JWKS is served over TLS on loopback and fetched by the endpoint through its outbound session (CA
+    bundle from the flags). Every request carries the same token, as the gateway reuses one for its hour:
+    the endpoint still verifies the signature on each request (it caches no verified token).
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    tls = make_tls(tmp)
+    with JwksServer(tls.cert_pem, tls.key_pem) as server:
+        flags = [
+            "--set=endpoint.callback_auth=acronis_jwt",
+            f"--set=acronis_jwt.jwks_url={server.url}",
+            f"--set=acronis_jwt.endpoint_ids={ENDPOINT_ID}",
+            f"--set=proxy.ca_bundle={tls.ca_pem}",
+        ]
+
+        def keys_fetched(timeout: float = 20) -> None:
+            deadline = time.monotonic() + timeout
+            while server.hits < workers:  # every serving process fetches the JWKS once at start
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the endpoint never fetched the JWKS")
+                time.sleep(0.05)
+            time.sleep(0.2)  # parsed and installed right after the answer
+
+        yield flags, token(), keys_fetched
+
+
+def users_read_request(host: str, bearer: str | None = None) -> bytes:
+    """One users_read callback as raw HTTP/1.1 bytes: freshly OAuth-signed (its own nonce), or with the
+    gateway's ``bearer`` token."""
     envelope = {
         "type": "cti.a.p.acgw.request.v1.0~vendor.app.users_read.v1.0",
         "request_id": str(uuid.uuid4()),
@@ -84,11 +118,9 @@ def users_read_request(host: str) -> bytes:
         },
     }
     body = json.dumps(envelope).encode()
-    headers = sign(
-        "POST",
-        PUBLIC_URL + "callback",
-        {"X-CyberApp-Auth": cyberapp_auth("admin", PASSWORD)},
-        key=CONSUMER_KEY,
-        secret=CONSUMER_SECRET,
-    )
+    user = {"X-CyberApp-Auth": cyberapp_auth("admin", PASSWORD)}
+    if bearer is not None:
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + bearer, **user}
+        return build_request("POST", "/callback", host, headers, body)
+    headers = sign("POST", PUBLIC_URL + "callback", user, key=CONSUMER_KEY, secret=CONSUMER_SECRET)
     return build_request("POST", "/callback", host, headers, body)

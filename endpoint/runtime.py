@@ -7,19 +7,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from endpoint.aps.service import ApsService
+from endpoint.auth.acronis_jwt import AcronisJwtStage
 from endpoint.auth.consumers import ConsumerSecrets
 from endpoint.auth.credential_cache import VerifiedCredentialCache
 from endpoint.auth.end_user import EndUserStage
+from endpoint.auth.jwks import JwksKeyStore
 from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import SignatureVerifier
 from endpoint.auth.passwords import PasswordService
-from endpoint.auth.stages import Stages
+from endpoint.auth.stages import Stages, TransportStage
 from endpoint.auth.throttle import LoginThrottle
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.executors import DatabaseRunner
 from endpoint.settings import Settings
 from endpoint.web.limits import BodyBudget
 from models.db import unit_of_work
+from proxy.jwks import fetch_jwks
 
 
 class InFlight:
@@ -52,14 +55,20 @@ class Runtime:
     aps: ApsService
     bodies: BodyBudget
     inflight: InFlight = field(default_factory=InFlight)
+    jwks: JwksKeyStore | None = None  # the gateway's keys, when endpoint.callback_auth lists acronis_jwt
 
     def start(self) -> None:
-        """Before serving: the consumer secrets (blocking, once), then the APS job runner."""
+        """Before serving: the consumer secrets (blocking, once), the APS job runner, and the first JWKS
+        fetch (on its own thread: the endpoint serves even while the JWKS is unreachable)."""
         with unit_of_work():
             self.secrets.load()
         self.aps.start()
+        if self.jwks is not None:
+            self.jwks.refresh_soon()
 
     def close(self) -> None:
+        if self.jwks is not None:
+            self.jwks.close()
         self.aps.close()
         self.passwords.shutdown()
         self.db.shutdown()
@@ -92,14 +101,25 @@ def build_runtime(settings: Settings, environ: Mapping[str, str] | None = None) 
     )
     dispatcher = CallbackDispatcher(endpoint.app_code, db, passwords.hash)
     aps = ApsService(settings, db, os.environ if environ is None else environ)
+    # /callback takes the schemes endpoint.callback_auth lists, picked by the Authorization scheme; the
+    # JWKS comes through the APS services' session, the process's one outbound session.
+    transports: dict[str, TransportStage] = {"oauth1": oauth}
+    jwks = None
+    if "acronis_jwt" in endpoint.callback_auth:
+        gateway = settings.acronis_jwt
+        jwks = JwksKeyStore(
+            lambda: fetch_jwks(aps.outbound.session(), gateway.jwks_url), gateway.refresh_interval
+        )
+        transports["acronis_jwt"] = AcronisJwtStage(gateway, jwks)
     return Runtime(
         settings,
         db,
         passwords,
         secrets,
         aps_stages=Stages((oauth,)),
-        callback_stages=Stages((oauth,), end_user),
+        callback_stages=Stages(tuple(transports[name] for name in endpoint.callback_auth), end_user),
         dispatcher=dispatcher,
         aps=aps,
         bodies=BodyBudget(endpoint.max_buffered_body),
+        jwks=jwks,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from endpoint.aps.settings import ApsSettings
+from endpoint.auth.jwt_settings import AcronisJwtSettings, callback_auth_error, check_callback_auth
 from endpoint.config_loader import ConfigError, build_section
 from endpoint.outbox.settings import AcronisSettings, OutboxSettings
 from models.db import DatabaseSettings
@@ -87,9 +88,14 @@ class EndpointSettings:
     require_body_hash: bool = False  # APSC never sends oauth_body_hash: keep off for controller traffic
     ledger_ttl: int = 24 * 3600
     app_code: str = "vendor.app"
+    # What /callback accepts, picked per request by the Authorization scheme: the controller's OAuth 1.0
+    # signature ("oauth1") and/or the Acronis gateway's Bearer JWT ("acronis_jwt", see [acronis_jwt]).
+    callback_auth: tuple[str, ...] = ("oauth1",)
 
     def __post_init__(self) -> None:
         self._check_public_url()
+        if error := callback_auth_error(self.callback_auth):
+            raise ValueError(error)
         if not (self.mount_path.startswith("/") and self.mount_path.endswith("/")):
             raise ValueError("mount_path: must start and end with '/'")
         for cidr in self.trusted_proxies:
@@ -217,6 +223,11 @@ class Settings:
     acronis: AcronisSettings = field(default_factory=AcronisSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     aps: ApsSettings = field(default_factory=ApsSettings)
+    acronis_jwt: AcronisJwtSettings = field(default_factory=AcronisJwtSettings)
+
+    def __post_init__(self) -> None:
+        if problem := check_callback_auth(self.endpoint.callback_auth, self.acronis_jwt):
+            raise ConfigError(problem)
 
 
 def section_types() -> dict[str, type[Any]]:
@@ -256,8 +267,11 @@ def load_settings(
     for var, value in environ.items():
         if not var.startswith(ENV_PREFIX):
             continue
-        section, _, key = var[len(ENV_PREFIX) :].lower().partition("_")
-        if section in sections and key:
+        # The longest section name wins: CONNECTOR_ACRONIS_JWT_LEEWAY is acronis_jwt.leeway, not acronis.*
+        name = var[len(ENV_PREFIX) :].lower()
+        section = max((known for known in sections if name.startswith(known + "_")), key=len, default="")
+        key = name[len(section) + 1 :]
+        if section and key:
             raw[section][key] = value
             from_environment[(section, key)] = var
     for dotted, value in (overrides or {}).items():

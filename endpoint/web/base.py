@@ -170,6 +170,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.transport, self.consumer = self.stages.verify_transport(request)
         self._nonce_pending = self.consumer.nonce is not None
         self.log_fields["principal"] = self.consumer.key
+        self.log_fields.update(self.consumer.audit)  # a gateway token's jti and aud (never the token)
         expected = int(length) if length is not None else limit  # chunked: up to the limit
         if expected:
             self._reserved = self.runtime.bodies.reserve(expected)

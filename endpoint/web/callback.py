@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from endpoint.auth.acronis_jwt import bind_endpoint
 from endpoint.auth.credentials import decode_extra_header
 from endpoint.auth.end_user import Account, EndUserStage, LoginAttempt
 from endpoint.auth.identity import AuthenticatedUser
@@ -45,6 +46,10 @@ class CallbackHandler(BaseHandler):
             raise
         self.request_id = envelope.request_id
         self.log_fields.update(request_id=envelope.request_id, callback=envelope.callback_id)
+        assert self.consumer is not None
+        # 4: a gateway token must be for this endpoint, which becomes the principal (401); OAuth: as is.
+        self.consumer = bind_endpoint(self.consumer, envelope.endpoint_id, self.runtime.settings.acronis_jwt)
+        self.log_fields["principal"] = self.consumer.key
         decode_extra_header(self.request.headers.get("X-CyberApp-Extra"))  # 5 (400)
         end_user = self.stages.end_user if self.stages is not None else None
         assert end_user is not None, "the callback route is declared with an end-user stage"

@@ -1,9 +1,10 @@
-"""GET /healthz (liveness, database and outbound-proxy reachability; unauthenticated, free of details)."""
+"""GET /healthz: liveness; database, outbound proxy and the gateway's keys (unauthenticated, no details)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import peewee as pw
 
@@ -33,14 +34,25 @@ class HealthHandler(BaseHandler):
 
     Callbacks never go outbound, so an unreachable proxy reports "degraded" with 200: a load balancer
     must not pull an instance that still answers the controller (the outbox waits for the proxy anyway).
+    With the gateway's JWT on, ``jwks`` shows the key store (endpoint/auth/jwks.py): state, key count,
+    last success, last failure's category. Stale or missing keys are "degraded" with 200 as well: every
+    instance fetches the same JWKS, so pulling one would not help, and its APS routes still work.
     """
 
     async def get(self) -> None:
         database, proxy = await asyncio.gather(self._database(), self._proxy())
         serving = database == OK
-        healthy = serving and proxy in (OK, NOT_CONFIGURED)
+        jwks = self.runtime.jwks.status() if self.runtime.jwks is not None else None
+        healthy = serving and proxy in (OK, NOT_CONFIGURED) and (jwks is None or jwks["state"] == OK)
+        body: dict[str, Any] = {
+            "status": "ok" if healthy else "degraded",
+            "database": database,
+            "proxy": proxy,
+        }
+        if jwks is not None:
+            body["jwks"] = jwks
         self.set_status(200 if serving else 503)
-        self.finish({"status": "ok" if healthy else "degraded", "database": database, "proxy": proxy})
+        self.finish(body)
 
     async def _database(self) -> str:
         try:

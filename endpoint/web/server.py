@@ -111,6 +111,10 @@ async def serve(
         lambda: _refresh_secrets(runtime), settings.endpoint.secrets_refresh * 1000
     )
     refresher.start()
+    keys = None
+    if runtime.jwks is not None:  # the gateway's JWKS: refreshed, or retried after a failure, on its thread
+        keys = tornado.ioloop.PeriodicCallback(runtime.jwks.refresh_if_due, runtime.jwks.tick_interval * 1000)
+        keys.start()
     if ready is not None:
         ready(urls)
     try:
@@ -119,6 +123,8 @@ async def serve(
         log.info("stopping: no new connections; draining in-flight requests")
         purger.stop()
         refresher.stop()
+        if keys is not None:
+            keys.stop()
         server.stop()
         await _drain(server, runtime)
         runtime.close()

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import peewee as pw
 import pytest
 
+from endpoint.auth.acronis_jwt import AcronisJwtStage
 from endpoint.auth.identity import AuthenticatedUser, VerifiedConsumer
+from endpoint.auth.jwt_settings import AcronisJwtSettings
 from endpoint.auth.oauth import InboundRequest, SignatureVerifier
 from endpoint.callbacks.envelope import parse_callback_request
 from endpoint.callbacks.responses import CallbackResponse
@@ -18,6 +20,7 @@ from endpoint.runtime import Runtime, build_runtime
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy
 from tests.factories import CONSUMER_KEY, PUBLIC_URL, cyberapp_auth, make_settings, sign
+from tests.jwt_gateway import jwks, public_jwk
 from tests.live import CALLBACK_PREFIX, EMPTY_TYPE, ENDPOINT_ID
 
 
@@ -92,3 +95,54 @@ def test_close_shuts_the_executors_down(tenancy: Tenancy, db_settings: DatabaseS
         asyncio.run(runtime.db.run(lambda: 42))
     with pytest.raises(RuntimeError):
         asyncio.run(runtime.passwords.hash("pw"))
+
+
+@pytest.mark.parametrize(
+    ("callback_auth", "expected"),
+    [
+        (("oauth1",), [SignatureVerifier]),
+        (("acronis_jwt",), [AcronisJwtStage]),
+        (("oauth1", "acronis_jwt"), [SignatureVerifier, AcronisJwtStage]),
+        (("acronis_jwt", "oauth1"), [AcronisJwtStage, SignatureVerifier]),
+    ],
+)
+def test_callback_transports_follow_callback_auth_and_aps_stays_oauth(
+    tenancy: Tenancy, db_settings: DatabaseSettings, callback_auth: tuple[str, ...], expected: list[type]
+) -> None:
+    settings = make_settings(
+        database=db_settings,
+        endpoint={"callback_auth": callback_auth},
+        acronis_jwt=AcronisJwtSettings(endpoint_ids=(ENDPOINT_ID,)),
+    )
+    runtime = build_runtime(settings)
+    try:
+        assert [type(stage) for stage in runtime.callback_stages.transport] == expected
+        [aps] = runtime.aps_stages.transport
+        assert isinstance(aps, SignatureVerifier)
+        assert (runtime.jwks is not None) == ("acronis_jwt" in callback_auth)
+    finally:
+        runtime.close()
+
+
+def test_the_jwks_is_fetched_through_the_outbound_session(
+    tenancy: Tenancy, db_settings: DatabaseSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(
+        database=db_settings,
+        endpoint={"callback_auth": ("acronis_jwt",)},
+        acronis_jwt=AcronisJwtSettings(jwks_url="https://idp.example/keys", endpoint_ids=(ENDPOINT_ID,)),
+    )
+    seen: list[tuple[object, str]] = []
+
+    def fetch(session: object, url: str) -> bytes:
+        seen.append((session, url))
+        return jwks(public_jwk(0))
+
+    monkeypatch.setattr("endpoint.runtime.fetch_jwks", fetch)
+    runtime = build_runtime(settings)
+    try:
+        assert runtime.jwks is not None and runtime.jwks.refresh()
+        [(session, url)] = seen
+        assert session is runtime.aps.outbound.session() and url == "https://idp.example/keys"
+    finally:
+        runtime.close()

@@ -253,3 +253,107 @@ def test_section_validation(cls: type, fields: dict[str, Any], error: str | None
 def test_a_secret_variable_named_like_an_override_gets_a_clear_error() -> None:
     with pytest.raises(ConfigError, match=r"^proxy\.password: .*CONNECTOR_PROXY_PASSWORD.*another name"):
         load_settings(None, {"CONNECTOR_PROXY_PASSWORD": "hunter2"})
+
+
+# -- the gateway's JWT: endpoint.callback_auth and [acronis_jwt] ----------------------------------------
+GATEWAY_ENDPOINT = "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0"
+
+
+def test_callback_auth_defaults_to_oauth1_and_the_gateway_defaults_to_acronis_cloud() -> None:
+    settings = load_settings(None, {})
+    assert settings.endpoint.callback_auth == ("oauth1",)
+    assert settings.acronis_jwt.jwks_url == "https://acronis.cloud/api/idp/v1/keys"
+    assert settings.acronis_jwt.issuers == ("https://acronis.cloud",)
+    assert settings.acronis_jwt.endpoint_ids == ()
+    assert (settings.acronis_jwt.leeway, settings.acronis_jwt.refresh_interval) == (60, 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("oauth1", ("oauth1",)),
+        ("acronis_jwt", ("acronis_jwt",)),
+        ("oauth1, acronis_jwt", ("oauth1", "acronis_jwt")),
+        ("acronis_jwt,oauth1", ("acronis_jwt", "oauth1")),
+    ],
+)
+def test_callback_auth_from_the_environment(value: str, expected: tuple[str, ...]) -> None:
+    environ = {
+        "CONNECTOR_ENDPOINT_CALLBACK_AUTH": value,
+        "CONNECTOR_ACRONIS_JWT_ENDPOINT_IDS": GATEWAY_ENDPOINT,
+    }
+    assert load_settings(None, environ).endpoint.callback_auth == expected
+
+
+@pytest.mark.parametrize("value", [[], ["oauth"], ["oauth1", "oauth1"], ["jwt"], ["OAUTH1"]])
+def test_callback_auth_takes_only_the_two_schemes_each_once(value: list[str]) -> None:
+    with pytest.raises(ConfigError, match=r"^endpoint\.callback_auth: one or both of oauth1, acronis_jwt"):
+        load_settings(None, {}, {"endpoint.callback_auth": value})
+
+
+def test_acronis_jwt_needs_endpoint_ids_checked_at_load_time(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "[endpoint]\ncallback_auth = ['oauth1', 'acronis_jwt']\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"^acronis_jwt\.endpoint_ids: required when endpoint\.callback_auth lists acronis_jwt$",
+    ):
+        load_settings(path, {})
+    settings = load_settings(path, {}, {"acronis_jwt.endpoint_ids": [GATEWAY_ENDPOINT]})
+    assert settings.acronis_jwt.endpoint_ids == (GATEWAY_ENDPOINT,)
+
+
+def test_the_acronis_jwt_section_from_file_and_environment(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        "[acronis_jwt]\njwks_url = 'https://cloud.acronis.com/api/idp/v1/keys'\n"
+        "issuers = ['https://acronis.cloud', 'https://cloud.acronis.com']\n"
+        f"endpoint_ids = ['{GATEWAY_ENDPOINT}', 'cti.a.p.acgw.endpoint.v1.1~vendor.app.endpoint.v1.1']\n",
+    )
+    environ = {"CONNECTOR_ACRONIS_JWT_LEEWAY": "30", "CONNECTOR_ACRONIS_JWT_REFRESH_INTERVAL": "600"}
+    jwt = load_settings(path, environ).acronis_jwt
+    assert jwt.jwks_url == "https://cloud.acronis.com/api/idp/v1/keys"
+    assert jwt.issuers == ("https://acronis.cloud", "https://cloud.acronis.com")
+    assert jwt.endpoint_ids[1] == "cti.a.p.acgw.endpoint.v1.1~vendor.app.endpoint.v1.1"
+    assert (jwt.leeway, jwt.refresh_interval) == (30, 600.0)
+
+
+def test_acronis_section_variables_are_not_taken_for_acronis_jwt() -> None:
+    # The section "acronis" is a prefix of "acronis_jwt": the longest section name wins.
+    assert load_settings(None, {"CONNECTOR_ACRONIS_BATCH_SIZE": "7"}).acronis.batch_size == 7
+    with pytest.raises(ConfigError, match=r"^acronis_jwt\.bogus: unknown setting"):
+        load_settings(None, {"CONNECTOR_ACRONIS_JWT_BOGUS": "1"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("jwks_url", "http://acronis.cloud/api/idp/v1/keys", "must be an absolute https:// URL"),
+        ("jwks_url", "acronis.cloud/api/idp/v1/keys", "must be an absolute https:// URL"),
+        ("jwks_url", "https://user:pw@acronis.cloud/keys", "must not carry credentials"),
+        ("jwks_url", "https://acronis.cloud/keys#x", "must not carry credentials or a fragment"),
+        ("issuers", [], "at least one"),
+        ("issuers", ["https://acronis.cloud", " "], "at least one, none empty"),
+        ("endpoint_ids", ["vendor.app.endpoint.v1.0"], "is not an endpoint id"),
+        ("endpoint_ids", ["cti.a.p.acgw.endpoint.v1.0~"], "is not an endpoint id"),
+        ("endpoint_ids", ["cti.a.p.acgw.endpoint.v2.0~vendor.app.endpoint.v2.0"], "is not an endpoint id"),
+        ("endpoint_ids", ["cti.a.p.acgw.callback.v1.0~vendor.app.users_read.v1.0"], "is not an endpoint id"),
+        ("endpoint_ids", ["cti.a.p.acgw.endpoint.v1.0~x\n"], "is not an endpoint id"),
+        ("endpoint_ids", ["cti.a.p.acgw.endpoint.v1.0~a b"], "has a space"),
+        ("endpoint_ids", ["cti.a.p.acgw.endpoint.v1.0~" + "a" * 200], "too long"),
+        ("leeway", -1, "must be 0..60"),
+        ("leeway", 61, "must be 0..60"),
+        ("refresh_interval", 59, "must be 60..86400"),
+        ("refresh_interval", 86401, "must be 60..86400"),
+    ],
+)
+def test_acronis_jwt_rules(key: str, value: Any, error: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^acronis_jwt\.{key}: .*{error}"):
+        load_settings(None, {}, {f"acronis_jwt.{key}": value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("leeway", 0), ("leeway", 60), ("refresh_interval", 60), ("refresh_interval", 86400)],
+)
+def test_acronis_jwt_bounds_are_inclusive(key: str, value: int) -> None:
+    assert getattr(load_settings(None, {}, {f"acronis_jwt.{key}": value}).acronis_jwt, key) == value

@@ -16,11 +16,22 @@ import peewee as pw
 import pytest
 import requests
 
-from models import Nonce, OrganizationMapping, User
+from models import Nonce, OrganizationMapping, RequestLedger, User
 from models.db import DatabaseSettings
+from tests.endpoint.web.gateway import V11_ENDPOINT, bearer_callback, gateway_endpoint, gateway_settings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy, snapshot
 from tests.factories import CONSUMER_SECRET, PUBLIC_URL, cyberapp_auth, make_settings, sign
-from tests.live import CALLBACK_PREFIX, LiveEndpoint, live_endpoint
+from tests.jwt_gateway import (
+    OTHER_ENDPOINT,
+    JwksServer,
+    claims,
+    corrupt,
+    hs256_with_public_key,
+    token,
+    unsigned,
+)
+from tests.live import CALLBACK_PREFIX, ENDPOINT_ID, LiveEndpoint, live_endpoint
+from tests.simulators.harness import Tls, make_tls
 
 UUID_CHARS = set("0123456789abcdef-")
 RESPONSE_PREFIX = "cti.a.p.acgw.response.v1.0~"
@@ -532,3 +543,140 @@ def test_a_request_refused_before_its_unit_of_work_still_records_its_nonce(
     while not Nonce.select().where(Nonce.nonce == nonce).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert Nonce.select().where(Nonce.nonce == nonce).exists()
+
+
+# -- the Acronis gateway's Bearer JWT (endpoint.callback_auth = ["acronis_jwt"]) ----------------------
+@pytest.fixture(scope="module")
+def gateway_tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("jwks-tls"))
+
+
+@pytest.fixture
+def jwks_server(gateway_tls: Tls) -> Iterator[JwksServer]:
+    with JwksServer(gateway_tls.cert_pem, gateway_tls.key_pem) as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(
+    tenancy: Tenancy, db_settings: DatabaseSettings, jwks_server: JwksServer, gateway_tls: Tls
+) -> Iterator[LiveEndpoint]:
+    with gateway_endpoint(gateway_settings(db_settings, jwks_server, gateway_tls)) as live:
+        yield live
+
+
+def assert_refused(response: requests.Response) -> None:
+    assert_envelope(response, 401)
+    assert response.json()["err_message"] == "Authentication failed."
+
+
+def test_acronis_check_missing_bearer(gateway: LiveEndpoint) -> None:
+    assert_refused(bearer_callback(gateway, None))
+
+
+def test_acronis_check_corrupted_token(gateway: LiveEndpoint) -> None:
+    assert_refused(bearer_callback(gateway, corrupt(token())))
+
+
+def test_acronis_check_token_for_another_cyberapp(gateway: LiveEndpoint) -> None:
+    assert_refused(bearer_callback(gateway, token(claims(OTHER_ENDPOINT))))  # valid, but scope = another app
+    # ... and the body cannot simply name that other app's endpoint either: it is not one of ours.
+    assert_refused(bearer_callback(gateway, token(claims(OTHER_ENDPOINT)), endpoint_id=OTHER_ENDPOINT))
+    assert_refused(bearer_callback(gateway, token(claims(scope=[]))))  # a token naming no endpoint at all
+    assert RequestLedger.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: token(claims(iss="https://idp.attacker.example")),
+        lambda: token(claims(exp=int(time.time()) - 61)),
+        lambda: unsigned(),
+        lambda: hs256_with_public_key(),
+    ],
+    ids=["wrong-issuer", "expired-beyond-leeway", "alg-none", "hs256-public-key"],
+)
+def test_broken_tokens_are_401_before_the_body_is_read(gateway: LiveEndpoint, make: Any) -> None:
+    response = bearer_callback(gateway, make())
+    assert_refused(response)
+    assert response.headers.get("Connection") == "close"  # answered on the headers, body never read
+
+
+def test_a_token_expired_within_the_leeway_is_accepted(gateway: LiveEndpoint, tenancy: Tenancy) -> None:
+    response = bearer_callback(gateway, token(claims(exp=int(time.time()) - 20)))
+    assert assert_envelope(response, 200)["payload"] == {"vendor_tenant_id": tenancy.partner.id}
+
+
+def test_an_unknown_kid_refetches_then_stays_401(
+    tenancy: Tenancy,
+    db_settings: DatabaseSettings,
+    jwks_server: JwksServer,
+    gateway_tls: Tls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("endpoint.auth.jwks.MIN_REFETCH_INTERVAL", 1.0)  # a second here, a minute in service
+    with gateway_endpoint(gateway_settings(db_settings, jwks_server, gateway_tls)) as live:
+        time.sleep(1.0)  # the start-up fetch is now "a minute" old
+        hits = jwks_server.hits
+        jwks_server.fetched.clear()
+        assert_refused(bearer_callback(live, token(index=3)))  # key 3 is published nowhere
+        assert jwks_server.wait_fetch() and jwks_server.hits == hits + 1  # the refetch it asked for
+        assert_refused(bearer_callback(live, token(index=3)))  # still unknown: 401, and no second fetch
+        assert_envelope(bearer_callback(live, token(index=0)), 200)
+    assert jwks_server.hits == hits + 1
+
+
+def test_a_valid_gateway_callback_end_to_end_with_the_ledger(
+    gateway: LiveEndpoint, tenancy: Tenancy, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="endpoint.access")
+    payload = claims()
+    bearer = token(payload)
+    request_id = str(uuid.uuid4())
+    new = {"login": "jwt.user", "name": "J", "email": "j@example.net"}
+    first = bearer_callback(gateway, bearer, "vendor.app.user_write.v1.0", new, request_id=request_id)
+    body = assert_envelope(first, 200)
+    again = bearer_callback(gateway, bearer, "vendor.app.user_write.v1.0", new, request_id=request_id)
+    assert assert_envelope(again, 200) == body  # the same token, the same request: the stored answer
+    other = {**new, "login": "other.user"}
+    assert_envelope(
+        bearer_callback(gateway, bearer, "vendor.app.user_write.v1.0", other, request_id=request_id), 409
+    )
+    assert User.select().where(User.login == "jwt.user").count() == 1
+    assert [row.principal for row in RequestLedger.select()] == [ENDPOINT_ID]  # keyed on the endpoint id
+    lines = access_lines(caplog, 3)
+    fields = [line.fields for line in lines if line.fields["path"] == "/callback"][0]  # type: ignore[attr-defined]
+    assert fields["principal"] == ENDPOINT_ID and fields["jti"] == payload["jti"]
+    assert fields["aud"] == "acronis.cloud" and fields["status"] == 200
+    logged = "\n".join(r.getMessage() + " " + str(getattr(r, "fields", "")) for r in caplog.records)
+    assert bearer not in logged and bearer.split(".")[2] not in logged
+
+
+def test_the_v1_1_endpoint_form_is_served_too(gateway: LiveEndpoint) -> None:
+    response = bearer_callback(gateway, token(claims(V11_ENDPOINT)), endpoint_id=V11_ENDPOINT)
+    assert_envelope(response, 200)
+    assert_refused(bearer_callback(gateway, token(claims(V11_ENDPOINT))))  # token for v1.1, body names v1.0
+
+
+def test_an_oauth_request_while_only_acronis_jwt_is_enabled_is_401(gateway: LiveEndpoint) -> None:
+    assert_refused(gateway.callback("a.p.enablement.read.v1.0"))
+
+
+def test_a_bearer_request_while_only_oauth1_is_enabled_is_401(live: LiveEndpoint) -> None:
+    assert_refused(bearer_callback(live, token()))
+    assert_envelope(live.callback("a.p.enablement.read.v1.0"), 200)
+
+
+def test_with_both_schemes_each_request_uses_its_own(
+    tenancy: Tenancy, db_settings: DatabaseSettings, jwks_server: JwksServer, gateway_tls: Tls
+) -> None:
+    settings = gateway_settings(db_settings, jwks_server, gateway_tls, ("oauth1", "acronis_jwt"))
+    with gateway_endpoint(settings) as live:
+        assert_envelope(live.callback("a.p.enablement.read.v1.0"), 200)
+        assert_envelope(bearer_callback(live, token()), 200)
+        assert_refused(bearer_callback(live, corrupt(token())))  # no fallback to OAuth
+        assert_refused(live.callback("a.p.enablement.read.v1.0", secret="wrong-" + "b" * 40))
+        # APS routes stay OAuth-only: a valid gateway token is no credential there.
+        bearer = {"Authorization": "Bearer " + token()}
+        aps = requests.get(live.base_url + "/app/" + str(uuid.uuid4()), headers=bearer, timeout=5)
+        assert aps.status_code == 401

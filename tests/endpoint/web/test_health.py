@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import peewee as pw
 import pytest
@@ -14,8 +15,11 @@ import requests
 
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
+from tests.endpoint.web.gateway import gateway_endpoint, gateway_settings, wait_jwks
 from tests.factories import make_settings
+from tests.jwt_gateway import JwksServer
 from tests.live import LiveEndpoint, live_endpoint
+from tests.simulators.harness import make_tls
 
 
 @pytest.fixture
@@ -126,3 +130,26 @@ def test_the_probe_runs_off_the_ioloop_with_a_short_timeout(
     [(thread, timeout)] = seen
     assert thread != "live-endpoint" and not thread.startswith("db")  # neither the loop nor the db threads
     assert timeout == 2.0  # capped below the proxy's own connect timeout (5 s)
+
+
+# -- the gateway's JWKS ------------------------------------------------------------------------------
+def test_with_the_gateway_jwt_on_the_jwks_state_is_shown(
+    database: pw.Database, db_settings: DatabaseSettings, tmp_path: Path
+) -> None:
+    tls = make_tls(tmp_path)
+    with JwksServer(tls.cert_pem, tls.key_pem) as server:
+        with gateway_endpoint(gateway_settings(db_settings, server, tls)) as live:
+            response = requests.get(live.base_url + "/healthz", timeout=5)
+        server.status = 503  # a second instance starts while the JWKS is down
+        with live_endpoint(gateway_settings(db_settings, server, tls)) as down:
+            state = wait_jwks(down, "no keys", last_error="JwksRefused")
+            degraded = requests.get(down.base_url + "/healthz", timeout=5)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["jwks"]["state"] == "ok" and body["jwks"]["keys"] == 1
+    assert body["jwks"]["last_error"] is None and body["jwks"]["last_success"].endswith("+00:00")
+    # No keys: JWT callbacks get 503, but the instance stays in rotation (every instance fetches the same
+    # JWKS, and its APS routes still work): 200, "degraded", and only a category, never the URL.
+    assert degraded.status_code == 200 and degraded.json()["status"] == "degraded"
+    assert state == {"state": "no keys", "keys": 0, "last_success": None, "last_error": "JwksRefused"}
+    assert "127.0.0.1" not in degraded.text and "idp" not in degraded.text

@@ -22,7 +22,11 @@ from endpoint.settings import Settings
 from endpoint.web.server import build_server, run, serve
 from models import Nonce, db
 from models.db import DatabaseSettings
+from tests.endpoint.web.gateway import bearer_callback, gateway_endpoint, gateway_settings, wait_jwks
+from tests.endpoint.web.tenancy import build_tenancy
 from tests.factories import PUBLIC_URL, create_consumer, make_settings, sign
+from tests.jwt_gateway import JwksServer, jwks, public_jwk, token
+from tests.simulators.harness import Tls, make_tls
 
 LOGGERS = ("", "oauthlib", "peewee", "tornado.access")
 
@@ -315,3 +319,89 @@ def test_run_forks_the_requested_workers(
     finally:
         db.obj.close_all()  # run() bound the proxy to its own pool
     assert forks == [3]
+
+
+# -- the gateway's JWKS: fetched on its own thread, retried, never emptied -----------------------------
+@pytest.fixture(scope="module")
+def gateway_tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("jwks-tls"))
+
+
+@pytest.fixture
+def jwks_server(gateway_tls: Tls) -> Iterator[JwksServer]:
+    with JwksServer(gateway_tls.cert_pem, gateway_tls.key_pem) as server:
+        yield server
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries and unknown-kid refetches every 0.3 s instead of every minute."""
+    monkeypatch.setattr("endpoint.auth.jwks.MIN_REFETCH_INTERVAL", 0.3)
+
+
+def test_serves_while_the_jwks_is_down_at_start_then_picks_the_keys_up(
+    database: pw.Database,
+    db_settings: DatabaseSettings,
+    jwks_server: JwksServer,
+    gateway_tls: Tls,
+    fast_retries: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    build_tenancy()
+    jwks_server.status = 503
+    settings = gateway_settings(db_settings, jwks_server, gateway_tls, ("oauth1", "acronis_jwt"))
+    caplog.set_level(logging.WARNING, logger="endpoint.auth.jwks")
+    with gateway_endpoint(settings, keys=False) as live:
+        state = wait_jwks(live, "no keys", last_error="JwksRefused")
+        assert state["last_success"] is None and state["keys"] == 0
+        refused = bearer_callback(live, token())
+        assert refused.status_code == 503 and 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.json()["err_message"] == "Service unavailable."
+        assert live.callback("a.p.enablement.read.v1.0").status_code == 200  # OAuth is unaffected
+        jwks_server.status = 200
+        assert wait_jwks(live)["keys"] == 1  # the periodic retry brought the keys
+        assert bearer_callback(live, token()).status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "endpoint.auth.jwks"]
+    assert len(warnings) == 1 and "gateway tokens get 503 until a fetch succeeds" in warnings[0]
+
+
+def test_a_failed_refresh_later_keeps_the_last_good_keys(
+    database: pw.Database,
+    db_settings: DatabaseSettings,
+    jwks_server: JwksServer,
+    gateway_tls: Tls,
+    fast_retries: None,
+) -> None:
+    build_tenancy()
+    with gateway_endpoint(gateway_settings(db_settings, jwks_server, gateway_tls)) as live:
+        jwks_server.status = 503  # the identity provider goes down
+        time.sleep(0.3)
+        assert bearer_callback(live, token(index=1)).status_code == 401  # unknown kid: a refetch, which fails
+        state = wait_jwks(live, "stale", last_error="JwksRefused")
+        assert state["keys"] == 1 and state["last_success"]
+        assert bearer_callback(live, token()).status_code == 200  # still verifying with the last good key
+
+
+def test_a_key_rotation_at_the_jwks_is_picked_up_on_the_unknown_kid(
+    database: pw.Database,
+    db_settings: DatabaseSettings,
+    jwks_server: JwksServer,
+    gateway_tls: Tls,
+    fast_retries: None,
+) -> None:
+    build_tenancy()
+    with gateway_endpoint(gateway_settings(db_settings, jwks_server, gateway_tls)) as live:
+        jwks_server.document = jwks(public_jwk(1))  # rotated: key 0 withdrawn, key 1 signs from now on
+        time.sleep(0.3)
+        statuses = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            statuses.append(bearer_callback(live, token(index=1)).status_code)
+            if statuses[-1] == 200:
+                break
+            time.sleep(0.05)
+        assert statuses[0] == 401 and statuses[-1] == 200  # refused until the refetch it asked for landed
+        assert (
+            bearer_callback(live, token(index=0)).status_code == 401
+        )  # the withdrawn key no longer verifies
+        assert wait_jwks(live)["keys"] == 1
