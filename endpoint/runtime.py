@@ -19,6 +19,7 @@ from endpoint.auth.stages import Stages, TransportStage
 from endpoint.auth.throttle import LoginThrottle
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.executors import DatabaseRunner
+from endpoint.metrics import ServeMetrics
 from endpoint.settings import Settings
 from endpoint.web.limits import BodyBudget
 from models.db import unit_of_work
@@ -56,6 +57,8 @@ class Runtime:
     bodies: BodyBudget
     inflight: InFlight = field(default_factory=InFlight)
     jwks: JwksKeyStore | None = None  # the gateway's keys, when endpoint.callback_auth lists acronis_jwt
+    nonces: RecentNonces | None = None  # the in-process replay claims (sampled for metrics)
+    metrics: ServeMetrics | None = None  # when metrics.port is set (every worker counts; one serves)
 
     def start(self) -> None:
         """Before serving: the consumer secrets (blocking, once), the APS job runner, and the first JWKS
@@ -65,6 +68,15 @@ class Runtime:
         self.aps.start()
         if self.jwks is not None:
             self.jwks.refresh_soon()
+
+    def sample_metrics(self) -> None:
+        """The in-process gauges (IOLoop, periodic)."""
+        if self.metrics is not None:
+            self.metrics.sample(
+                argon2_pending=self.passwords.in_flight,
+                nonce_claims=len(self.nonces) if self.nonces is not None else 0,
+                jwks_age=self.jwks.age() if self.jwks is not None else None,
+            )
 
     def close(self) -> None:
         if self.jwks is not None:
@@ -85,7 +97,8 @@ def build_runtime(settings: Settings, environ: Mapping[str, str] | None = None) 
     )
     passwords = PasswordService(auth)
     secrets = ConsumerSecrets(endpoint.secrets_refresh)
-    oauth = SignatureVerifier(endpoint, secrets, RecentNonces(endpoint.timestamp_window))
+    nonces = RecentNonces(endpoint.timestamp_window)
+    oauth = SignatureVerifier(endpoint, secrets, nonces)
     end_user = EndUserStage(
         auth,
         db,
@@ -122,4 +135,6 @@ def build_runtime(settings: Settings, environ: Mapping[str, str] | None = None) 
         aps=aps,
         bodies=BodyBudget(endpoint.max_buffered_body),
         jwks=jwks,
+        nonces=nonces,
+        metrics=ServeMetrics() if settings.metrics.port is not None else None,
     )

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from endpoint.aps.settings import ApsSettings
 from endpoint.auth.jwt_settings import AcronisJwtSettings, callback_auth_error, check_callback_auth
 from endpoint.config_loader import ConfigError, build_section
+from endpoint.metrics import MetricsSettings
 from endpoint.outbox.settings import AcronisSettings, OutboxSettings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
@@ -88,6 +89,7 @@ class EndpointSettings:
     require_body_hash: bool = False  # APSC never sends oauth_body_hash: keep off for controller traffic
     ledger_ttl: int = 24 * 3600
     app_code: str = "vendor.app"
+    health_via_proxy: bool = False  # answer /healthz on the serving port to requests via the inbound proxy
     # What /callback accepts, picked per request by the Authorization scheme: the controller's OAuth 1.0
     # signature ("oauth1") and/or the Acronis gateway's Bearer JWT ("acronis_jwt", see [acronis_jwt]).
     callback_auth: tuple[str, ...] = ("oauth1",)
@@ -224,6 +226,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     aps: ApsSettings = field(default_factory=ApsSettings)
     acronis_jwt: AcronisJwtSettings = field(default_factory=AcronisJwtSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def __post_init__(self) -> None:
         if problem := check_callback_auth(self.endpoint.callback_auth, self.acronis_jwt):

@@ -119,6 +119,11 @@ class JwksKeyStore:
     def get(self, kid: str) -> RSAPublicKey | None:
         return self._keys.get(kid)  # one reference read: a refresh swaps the dictionary whole
 
+    def age(self) -> float | None:
+        """Seconds since the last successful fetch (None: none yet)."""
+        last = self._last_success
+        return None if last is None else self._clock() - last
+
     @property
     def ready(self) -> bool:
         """Whether any fetch has succeeded (there are keys to verify with)."""

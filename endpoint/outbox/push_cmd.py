@@ -13,6 +13,7 @@ from typing import Any
 
 from endpoint.config_loader import ConfigError
 from endpoint.logsetup import configure_logging
+from endpoint.metrics import PushMetrics
 from endpoint.outbox.progress import Progress
 from endpoint.outbox.worker import build_worker
 from endpoint.settings import Settings
@@ -49,9 +50,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     tty = {"auto": None, "tty": True, "plain": False}[args.progress]
     progress = Progress(sys.stdout, tty=tty)
+    metrics = _serve_metrics(settings)
     try:
         worker = build_worker(
-            settings, os.environ, stop=stop, progress=progress, with_spool=not args.no_spool
+            settings,
+            os.environ,
+            stop=stop,
+            progress=progress,
+            with_spool=not args.no_spool,
+            metrics=metrics,
         )
     except (ConfigError, ConnectorError) as e:
         print(f"configuration error: {e}", file=sys.stderr)
@@ -93,3 +100,16 @@ def _install_signals(stop: threading.Event) -> dict[int, Any]:
         stop.set()
 
     return {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _serve_metrics(settings: Settings) -> PushMetrics | None:
+    """``metrics.push_port``: this worker's /metrics, on a thread of prometheus_client's own."""
+    port = settings.metrics.push_port
+    if port is None:
+        return None
+    import prometheus_client
+
+    metrics = PushMetrics()
+    server, _ = prometheus_client.start_http_server(port, settings.metrics.host, metrics.exposition)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics.host, server.server_address[1])
+    return metrics

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import peewee as pw
 
+from endpoint.metrics import PushMetrics
 from endpoint.outbox.delivery import CycleOutcome, DatacenterCycle
 from endpoint.outbox.payloads import PayloadRules
 from endpoint.outbox.progress import Progress
@@ -59,8 +60,10 @@ class Worker:
         spool: Spool | None = None,
         rng: Callable[[], float] = random.random,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: PushMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.clients = dict(clients)
         self.batch_size = batch_size
         self.progress = progress or Progress(None)
@@ -137,6 +140,8 @@ class Worker:
                     rng=self.rng,
                 ).run()
             summary.add(dc, outcome)
+            if self.metrics is not None:
+                self.metrics.record_cycle(dc, outcome)
             if outcome.outage is not None:
                 self._pause(dc, None)
                 return
@@ -204,6 +209,7 @@ def build_worker(
     stop: threading.Event,
     progress: Progress | None = None,
     with_spool: bool = True,
+    metrics: PushMetrics | None = None,
 ) -> Worker:
     """The composition root of ``push``: one proxy session, one client (token cache) per configured DC.
 
@@ -222,4 +228,5 @@ def build_worker(
         progress=progress,
         stop=stop,
         spool=spool,
+        metrics=metrics,
     )

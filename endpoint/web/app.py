@@ -8,7 +8,7 @@ from endpoint.runtime import Runtime
 from endpoint.settings import Settings
 from endpoint.web.aps import aps_routes
 from endpoint.web.callback import CallbackHandler
-from endpoint.web.health import HealthHandler, NotFoundHandler
+from endpoint.web.health import NotFoundHandler, PublicHealthHandler
 from endpoint.web.requestlog import log_request
 
 
@@ -21,7 +21,7 @@ def make_app(settings: Settings, runtime: Runtime) -> tornado.web.Application:
     aps = {"runtime": runtime, "stages": runtime.aps_stages}
     routes = [
         (mount + "callback", CallbackHandler, callback),
-        (mount + "healthz", HealthHandler, plain),
+        (mount + "healthz", PublicHealthHandler, plain),
         *aps_routes(mount, aps),
     ]
     return tornado.web.Application(

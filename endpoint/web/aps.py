@@ -44,6 +44,8 @@ ERROR_NAMES = {
 class ApsHandler(BaseHandler):
     """Shared APS plumbing: the transaction id on the log line, the pipeline, answers and errors."""
 
+    route_label = "aps"
+
     @property
     def aps(self) -> ApsService:
         return self.runtime.aps

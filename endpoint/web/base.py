@@ -110,6 +110,7 @@ class BaseHandler(tornado.web.RequestHandler):
     """
 
     runtime: Runtime
+    route_label = "other"  # the route's name in the request metrics
 
     def initialize(self, runtime: Runtime, stages: Stages | None = None) -> None:
         self.runtime = runtime

@@ -33,6 +33,7 @@ class CallbackHandler(BaseHandler):
     """
 
     request_id: str | None = None
+    route_label = "callback"
 
     def check_request(self) -> None:
         if self.request.method == "POST":
@@ -71,6 +72,8 @@ class CallbackHandler(BaseHandler):
         """Inside the unit of work, after the nonce: the account, and the callback if the cache vouches."""
         account = end_user.lookup(attempt)
         user = end_user.from_cache(attempt, account)
+        if self.runtime.metrics is not None:
+            self.runtime.metrics.credential_cache.labels("miss" if user is None else "hit").inc()
         if user is None:
             return _Round(account, None, None)
         assert self.consumer is not None

@@ -25,6 +25,8 @@ def _ping_database() -> None:
 class NotFoundHandler(BaseHandler):
     """Every unrouted path: a JSON 404 with our headers instead of Tornado's HTML page."""
 
+    route_label = "unrouted"
+
     def prepare(self) -> None:
         raise NotFound(reason=f"no route for {self.request.path[:100]!r}")
 
@@ -38,6 +40,8 @@ class HealthHandler(BaseHandler):
     last success, last failure's category. Stale or missing keys are "degraded" with 200 as well: every
     instance fetches the same JWKS, so pulling one would not help, and its APS routes still work.
     """
+
+    route_label = "healthz"
 
     async def get(self) -> None:
         database, proxy = await asyncio.gather(self._database(), self._proxy())
@@ -68,3 +72,19 @@ class HealthHandler(BaseHandler):
         timeout = min(settings.connect_timeout, PROXY_PROBE_TIMEOUT)
         # A blocking connect, so off the IOLoop (the default executor, not the database threads).
         return await asyncio.get_running_loop().run_in_executor(None, probe_proxy, settings, timeout)
+
+
+class PublicHealthHandler(HealthHandler):
+    """/healthz on the serving port: answered to direct callers (a load balancer, a probe on the host),
+    404 to a request that came through the inbound proxy unless ``endpoint.health_via_proxy``.
+
+    The inbound proxies (nginx, the rig's mitmdump) always add X-Forwarded-For, and a client cannot remove
+    what they add; a direct caller sends none. Health details are for operators, not for the Internet:
+    the operations listener (metrics.port) serves the same answer off the public path.
+    """
+
+    def check_request(self) -> None:
+        headers = self.request.headers
+        forwarded = "X-Forwarded-For" in headers or "Forwarded" in headers
+        if forwarded and not self.runtime.settings.endpoint.health_via_proxy:
+            raise NotFound(reason="/healthz through the inbound proxy (endpoint.health_via_proxy is off)")

@@ -22,8 +22,12 @@ log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
 
 
-def run_workers(count: int, child: Callable[[int], int]) -> int:
+def run_workers(
+    count: int, child: Callable[[int], int], *, on_exit: Callable[[int], None] | None = None
+) -> int:
     """Fork ``count`` children running ``child(index)``; returns 0 once a stop request let them all exit.
+
+    ``on_exit(pid)`` runs in the parent for every child that ended (before a crashed one is restarted).
 
     Call it after binding the sockets and before creating any thread or event loop (fork safety).
     """
@@ -66,6 +70,8 @@ def run_workers(count: int, child: Callable[[int], int]) -> int:
             index = children.pop(pid, None)
             if index is None:
                 continue
+            if on_exit is not None:
+                on_exit(pid)
             code = os.waitstatus_to_exitcode(status)
             if stopping or code == 0:  # asked to stop, or finished of its own accord: not a crash
                 log.info("worker %d (pid %d) exited with %d", index, pid, code)

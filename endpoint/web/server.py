@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -18,10 +20,12 @@ import tornado.netutil
 from endpoint.config_loader import ConfigError
 from endpoint.logsetup import configure_logging
 from endpoint.maintenance import purge_expired
+from endpoint.metrics import enable_multiprocess, mark_process_dead
 from endpoint.runtime import Runtime, build_runtime
 from endpoint.settings import Settings
 from endpoint.web.app import make_app
 from endpoint.web.listener import BoundedHTTPServer, DescriptorLimitError, check_descriptor_limit
+from endpoint.web.ops import OpsListener
 from endpoint.web.prefork import run_workers
 from models import init_database, migrate
 
@@ -62,13 +66,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     database.close_all()  # no pooled connection may cross the fork
     log.info("serving with %d worker processes", workers)
-    return run_workers(workers, lambda index: _serve_worker(settings, sockets))
+    if settings.metrics.port is None:
+        return run_workers(workers, lambda index: _serve_worker(settings, sockets, index))
+    # Every worker counts into files of its own; the first one serves their sum (endpoint/metrics.py).
+    directory = tempfile.mkdtemp(prefix="connector-metrics-")
+    try:
+        enable_multiprocess(directory)
+        return run_workers(
+            workers, lambda index: _serve_worker(settings, sockets, index), on_exit=mark_process_dead
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
-def _serve_worker(settings: Settings, sockets: list[socket.socket]) -> int:
+def _serve_worker(settings: Settings, sockets: list[socket.socket], index: int) -> int:
     """One forked worker: its own database pool, event loop and executors on the shared sockets."""
     init_database(settings.database)
-    asyncio.run(serve(settings, sockets))
+    asyncio.run(serve(settings, sockets, expose_metrics=index == 0))
     return 0
 
 
@@ -92,8 +106,12 @@ async def serve(
     *,
     ready: Callable[[list[str]], None] | None = None,
     stop: asyncio.Event | None = None,
+    expose_metrics: bool = True,
 ) -> None:
-    """Serve on already-bound sockets until ``stop`` is set (default: SIGTERM/SIGINT), then drain."""
+    """Serve on already-bound sockets until ``stop`` is set (default: SIGTERM/SIGINT), then drain.
+
+    ``ready`` gets the serving URLs, then the operations listener's when this process exposes metrics.
+    """
     runtime = build_runtime(settings)
     runtime.start()
     server = build_server(settings, runtime)
@@ -115,12 +133,15 @@ async def serve(
     if runtime.jwks is not None:  # the gateway's JWKS: refreshed, or retried after a failure, on its thread
         keys = tornado.ioloop.PeriodicCallback(runtime.jwks.refresh_if_due, runtime.jwks.tick_interval * 1000)
         keys.start()
+    ops = OpsListener(runtime) if expose_metrics and runtime.metrics is not None else None
     if ready is not None:
-        ready(urls)
+        ready(urls + ([ops.url] if ops is not None else []))
     try:
         await stop.wait()
     finally:
         log.info("stopping: no new connections; draining in-flight requests")
+        if ops is not None:
+            ops.stop()
         purger.stop()
         refresher.stop()
         if keys is not None:

@@ -15,7 +15,9 @@ from typing import Any
 
 import peewee as pw
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from endpoint.metrics import PushMetrics
 from endpoint.outbox.worker import Worker, build_worker, dead_local_worker
 from models.db import DatabaseSettings, unit_of_work, utcnow
 from models.outbox import DEAD, DELIVERED, PENDING, OutboxItem
@@ -70,6 +72,22 @@ def test_batching_counts_requests(stack: Stack, simulator: Simulator) -> None:
     assert summary.sent == 250 and summary.pending_due == 0
     assert endpoint_statuses(simulator, "workloads") == [204, 204, 204]  # batch_size 100
     assert simulator.received()["tokens_issued"] == 1
+
+
+def test_deliveries_are_counted_in_the_metrics(stack: Stack, simulator: Simulator) -> None:
+    metrics = PushMetrics()
+    worker = build_worker(stack.settings, ENVIRON, stop=threading.Event(), with_spool=False, metrics=metrics)
+    worker.start()
+    enqueue_workloads([workload(stack.tenants[n % 3], n) for n in range(7)], stack.rules)
+    assert worker.run_once().sent == 7
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.render()[0].decode())
+        for s in family.samples
+    }
+    dc = stack.settings.acronis.datacenters[0].key
+    assert found[("connector_outbox_deliveries_total", (("datacenter", dc), ("result", "sent")))] == 7
+    assert found[("connector_proxy_up", ())] == 1
 
 
 def test_token_expired_early_is_refreshed(stack: Stack, simulator: Simulator) -> None:
