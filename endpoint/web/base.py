@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -64,6 +64,7 @@ GENERIC_MESSAGES = {
     503: "Service unavailable.",
 }
 _DIGITS = re.compile(r"[0-9]{1,15}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -78,6 +79,17 @@ def next_correlation_id() -> str:
     A counter, not uuid4: 16 random bytes per response cost a system call (~2 % of a request).
     """
     return f"{_CORRELATION_BOOT}{os.getpid() & 0xFFFF:04x}{next(_correlation_counter) & 0xFFFFFF:06x}"
+
+
+def incoming_request_id(headers: Mapping[str, str]) -> str | None:
+    """The caller's (or the inbound proxy's) X-Request-Id / X-Correlation-Id, when it is a plain token of at
+    most 64 characters: it becomes the correlation id of the log line and the answer, so one id follows a
+    request through every hop. Anything else is ignored (a log field is no place for a caller's text)."""
+    for name in ("X-Request-Id", "X-Correlation-Id"):
+        value = headers.get(name)
+        if value is not None and _REQUEST_ID.fullmatch(value):
+            return value
+    return None
 
 
 def _record_late(consumer: VerifiedConsumer) -> None:
@@ -279,7 +291,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         # Called from RequestHandler.__init__ (before initialize) and again on every clear().
         if not hasattr(self, "correlation_id"):
-            self.correlation_id = next_correlation_id()
+            self.correlation_id = incoming_request_id(self.request.headers) or next_correlation_id()
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Correlation-Id", self.correlation_id)
         self.clear_header("Server")

@@ -232,6 +232,28 @@ def test_correlation_id_is_per_request_and_matches_the_access_log(
     assert records[0].fields["principal"] == "acme-key"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("header", ["X-Request-Id", "X-Correlation-Id"])
+def test_an_incoming_request_id_is_honoured_and_echoed(
+    base_url: str, caplog: pytest.LogCaptureFixture, header: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="endpoint.access")
+    response = requests.get(f"{base_url}/ok", headers={header: "nginx-7f3a.9:b@edge"}, timeout=5)
+    assert response.headers["X-Correlation-Id"] == "nginx-7f3a.9:b@edge"
+    access_record(caplog, response)  # the log line carries the same id
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a" * 65, "with space", "tab\tinside", "-leading-dash", "quo'te", "ünicode", ""],
+    ids=["too-long", "space", "tab", "leading-dash", "quote", "non-ascii", "empty"],
+)
+def test_an_unusable_request_id_is_replaced_by_our_own(base_url: str, value: str) -> None:
+    response = requests.get(
+        f"{base_url}/ok", headers={"X-Request-Id": value.encode().decode("latin-1")}, timeout=5
+    )
+    assert re.fullmatch(r"[0-9a-f]{16}", response.headers["X-Correlation-Id"])
+
+
 # -- limits ----------------------------------------------------------------------------------------
 def test_body_within_the_limit_is_read(base_url: str) -> None:
     response = requests.post(f"{base_url}/ok", data=b"x" * MAX_BODY, timeout=5)
