@@ -43,6 +43,9 @@ class ApsInstance(BaseModel):
     settings = pw.TextField(default="{}")  # the app resource's global settings (JSON object)
     # "removed" is a tombstone: a repeated DELETE still answers 204; a new creation with the key replaces it.
     status = pw.CharField(max_length=16, default=ACTIVE, constraints=[_one_of("status", (ACTIVE, REMOVED))])
+    # The last APS upgrade call: the package version the controller upgraded the instance from, and when.
+    upgraded_from = pw.CharField(max_length=64, null=True)
+    upgraded_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from models.aps import APS_MODELS
+from models.aps import APS_MODELS, ApsInstance
 from models.db import BaseModel, utcnow
 from models.outbox import OutboxItem
 from models.tables import CORE_MODELS, Nonce
@@ -67,6 +67,24 @@ def _wider_nonces(database: pw.Database) -> None:
         database.execute_sql(f"ALTER TABLE `{table}` MODIFY `nonce` VARCHAR(128) NOT NULL")
 
 
+def _instance_upgrades(database: pw.Database) -> None:
+    """aps_instance.upgraded_from / upgraded_at, for the APS upgrade call.
+
+    A database created after this change got them from migration 3 (which creates the current models),
+    so only a missing column is added. MySQL keeps microseconds like the rest of its columns (migration 4).
+    """
+    table = ApsInstance._meta.table_name
+    present = {column.name for column in database.get_columns(table)}
+    stamp = {pw.MySQLDatabase: "DATETIME(6)", pw.PostgresqlDatabase: "TIMESTAMP"}
+    kind = next((sql for cls, sql in stamp.items() if isinstance(database, cls)), "DATETIME")
+    quote = "`" if isinstance(database, pw.MySQLDatabase) else '"'
+    for column, sql_type in (("upgraded_from", "VARCHAR(64)"), ("upgraded_at", kind)):
+        if column not in present:
+            database.execute_sql(
+                f"ALTER TABLE {quote}{table}{quote} ADD COLUMN {quote}{column}{quote} {sql_type} NULL"
+            )
+
+
 # Append only. A step that changes an existing table uses playhouse.migrate (add_column, add_index...).
 MIGRATIONS: list[Migration] = [
     Migration(1, "core: organizations, users, mappings, consumers, nonces, ledger", _create(CORE_MODELS)),
@@ -74,6 +92,7 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "aps: application instances, provisioned resources, async jobs", _create(APS_MODELS)),
     Migration(4, "mysql: DATETIME(6) and LONGTEXT, as the other backends store", _mysql_like_the_others),
     Migration(5, "nonces: up to 128 characters (RFC 5849)", _wider_nonces),
+    Migration(6, "aps: the last upgrade call on an instance", _instance_upgrades),
 ]
 
 

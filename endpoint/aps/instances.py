@@ -165,6 +165,24 @@ def configure_instance(ctx: ApsContext, app_id: str, app: AppInput) -> Outcome:
     return Outcome(200, instance_body(row))
 
 
+def upgrade_instance(ctx: ApsContext, app_id: str, from_version: str) -> Outcome:
+    """POST /app/{id}/upgrade?version=<old>: the controller moved the instance to the package now deployed.
+
+    The call names the version it upgraded *from* (the new one is the package serving it); we record that
+    version and the time, so operators can see which instances went through which upgrade. Nothing else
+    changes. A repeat with the same version is a no-op (the time of the first call is kept): 204 either way.
+    :raise NotFound: another instance's id (a removed instance never gets here: ``authorize`` refuses it).
+    """
+    with db.atomic():
+        row = _own(ctx, app_id)
+        if row.upgraded_from != from_version:
+            row.upgraded_from = from_version
+            row.upgraded_at = row.updated_at = utcnow()
+            row.save()
+            log.info("instance upgraded from version %s", from_version, extra=ctx.log_extra)
+    return Outcome(204)
+
+
 def remove_instance(ctx: ApsContext, app_id: str) -> Outcome:
     """Removal leaves a tombstone (a repeated DELETE is 204); refused while tenants remain.
 

@@ -8,6 +8,7 @@ Errors are the APS error body {"code", "error", "message"}.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from endpoint.aps import instances
@@ -24,9 +25,10 @@ from endpoint.aps.payloads import (
 )
 from endpoint.aps.service import ApsService
 from endpoint.auth.identity import VerifiedConsumer
-from endpoint.errors import NotFound
+from endpoint.errors import NotFound, PayloadError
 from endpoint.web.base import BaseHandler
 
+_VERSION = re.compile(r"[A-Za-z0-9._+~-]{1,64}")
 ERROR_NAMES = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -128,6 +130,20 @@ class AppHandler(ApsHandler):
         self.answer(await self.aps.remove_instance(ctx, self.resource_id(app_id)))
 
 
+class UpgradeHandler(ApsHandler):
+    """POST /app/{id}/upgrade?version=<the version upgraded from>: recorded on the instance; 204."""
+
+    async def post(self, app_id: str) -> None:
+        ctx = await self.context()
+        versions = self.get_query_arguments("version")
+        if len(versions) != 1 or not _VERSION.fullmatch(versions[0]):
+            raise PayloadError(
+                "Bad request: version must be given once, 1-64 letters, digits or . _ + ~ -.",
+                reason="upgrade without a usable version",
+            )
+        self.answer(await self.unit(instances.upgrade_instance, ctx, self.resource_id(app_id), versions[0]))
+
+
 class ConnectionTestHandler(ApsHandler):
     """POST /app/{id}/testConnection: proxy reachable, controller readable, Acronis token obtainable."""
 
@@ -224,6 +240,7 @@ def aps_routes(mount: str, deps: dict[str, Any]) -> list[tuple[str, type[ApsHand
     return [
         (mount + "app", AppsHandler, deps),
         (mount + f"app/{rid}/testConnection", ConnectionTestHandler, deps),
+        (mount + f"app/{rid}/upgrade", UpgradeHandler, deps),
         (mount + f"app/{rid}", AppHandler, deps),
         (mount + "tenants", TenantsHandler, deps),
         (mount + f"tenants/{rid}/(disable|enable)", TenantSwitchHandler, deps),

@@ -9,7 +9,17 @@ from typing import Any
 import peewee as pw
 import pytest
 
-from models import ALL_MODELS, MIGRATIONS, Consumer, Nonce, OutboxItem, SchemaVersion, init_database, migrate
+from models import (
+    ALL_MODELS,
+    MIGRATIONS,
+    ApsInstance,
+    Consumer,
+    Nonce,
+    OutboxItem,
+    SchemaVersion,
+    init_database,
+    migrate,
+)
 from models.db import DatabaseSettings
 from models.migrations import Migration, current_version
 from tests.dbutil import BACKENDS, scratch_database, unreachable_reason
@@ -250,9 +260,26 @@ def test_nonce_columns_made_for_64_characters_are_widened_to_128(own_db_settings
                 database.execute_sql('ALTER TABLE "nonce" ALTER COLUMN "nonce" TYPE VARCHAR(64)')
             elif isinstance(database, pw.MySQLDatabase):
                 database.execute_sql("ALTER TABLE `nonce` MODIFY `nonce` VARCHAR(64) NOT NULL")
-        assert migrate(database) == [5]
+        assert migrate(database) == [5, 6]
         with database.connection_context():
             assert Nonce.record("key", "n" * 128, 1_700_000_000)  # a 64-character column would refuse it
             assert Nonce.get().nonce == "n" * 128
+    finally:
+        database.close_all()
+
+
+def test_instances_made_before_upgrade_tracking_get_its_columns(own_db_settings: DatabaseSettings) -> None:
+    database = init_database(own_db_settings)
+    try:
+        assert migrate(database, MIGRATIONS[:5]) == [1, 2, 3, 4, 5]
+        quote = "`" if isinstance(database, pw.MySQLDatabase) else '"'
+        with database.connection_context():  # the table as versions 1-5 made it
+            for column in ("upgraded_from", "upgraded_at"):
+                database.execute_sql(f"ALTER TABLE aps_instance DROP COLUMN {quote}{column}{quote}")
+        assert migrate(database) == [6]
+        with database.connection_context():
+            columns = {c.name for c in database.get_columns("aps_instance")}
+            assert {"upgraded_from", "upgraded_at"} <= columns
+            assert ApsInstance.select(ApsInstance.upgraded_from).count() == 0  # usable through the model
     finally:
         database.close_all()

@@ -283,3 +283,42 @@ def test_every_log_line_of_a_request_carries_the_transaction(
     assert access[1]["instance"] == INSTANCE and access[2]["reason"]
     service_lines = [r for r in caplog.records if r.name.startswith("endpoint.aps")]
     assert service_lines and all(r.fields["transaction"] == "tx-77" for r in service_lines)  # type: ignore[attr-defined]
+
+
+def upgraded() -> tuple[str | None, object]:
+    row = ApsInstance.get(ApsInstance.instance_id == INSTANCE)
+    return row.upgraded_from, row.upgraded_at
+
+
+def test_the_upgrade_call_records_the_version_once(aps: Aps) -> None:
+    create_instance(aps)
+    assert upgraded() == (None, None)
+    first = aps("POST", f"/app/{INSTANCE}/upgrade?version=1.0-1")
+    assert first.status_code == 204 and first.content == b""
+    version, when = upgraded()
+    assert version == "1.0-1" and when is not None
+    assert aps("POST", f"/app/{INSTANCE}/upgrade?version=1.0-1").status_code == 204  # idempotent
+    assert upgraded() == ("1.0-1", when)
+    assert aps("POST", f"/app/{INSTANCE}/upgrade?version=1.1-3").status_code == 204
+    assert upgraded()[0] == "1.1-3"
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?version=", "?version=1.0&version=1.1", "?version=" + "9" * 65, "?version=1.0%20beta"]
+)
+def test_an_upgrade_without_a_usable_version_is_400_and_changes_nothing(aps: Aps, query: str) -> None:
+    create_instance(aps)
+    body = aps_error(aps("POST", f"/app/{INSTANCE}/upgrade{query}"), 400)
+    assert "version" in body["message"]
+    assert upgraded() == (None, None)
+
+
+def test_an_upgrade_is_signed_and_bound_like_every_aps_route(aps: Aps, live: LiveEndpoint) -> None:
+    create_instance(aps)
+    unsigned = requests.post(f"{live.base_url}/app/{INSTANCE}/upgrade?version=1.0", timeout=5)
+    aps_error(unsigned, 401)
+    other = str(uuid.uuid4())
+    aps_error(aps("POST", f"/app/{other}/upgrade?version=1.0"), 404)  # not this key's instance
+    assert aps("DELETE", f"/app/{INSTANCE}").status_code == 204
+    aps_error(aps("POST", f"/app/{INSTANCE}/upgrade?version=1.0"), 404)  # removed
+    assert upgraded() == (None, None)
