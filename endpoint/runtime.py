@@ -112,7 +112,9 @@ def build_runtime(settings: Settings, environ: Mapping[str, str] | None = None) 
             max_delay=auth.failure_max_delay,
         ),
     )
-    dispatcher = CallbackDispatcher(endpoint.app_code, db, passwords.hash)
+    mirroring = settings.callbacks
+    parent = mirroring.mirrored_partners_parent if mirroring.mirroring else None
+    dispatcher = CallbackDispatcher(endpoint.app_code, db, passwords.hash, parent)
     aps = ApsService(settings, db, os.environ if environ is None else environ)
     # /callback takes the schemes endpoint.callback_auth lists, picked by the Authorization scheme; the
     # JWKS comes through the APS services' session, the process's one outbound session.

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from endpoint.aps.settings import ApsSettings
 from endpoint.auth.jwt_settings import AcronisJwtSettings, callback_auth_error, check_callback_auth
+from endpoint.callbacks.settings import CallbacksSettings
 from endpoint.config_loader import ConfigError, build_section
 from endpoint.metrics import MetricsSettings
 from endpoint.outbox.settings import AcronisSettings, OutboxSettings
@@ -227,6 +228,7 @@ class Settings:
     aps: ApsSettings = field(default_factory=ApsSettings)
     acronis_jwt: AcronisJwtSettings = field(default_factory=AcronisJwtSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    callbacks: CallbacksSettings = field(default_factory=CallbacksSettings)
 
     def __post_init__(self) -> None:
         if problem := check_callback_auth(self.endpoint.callback_auth, self.acronis_jwt):

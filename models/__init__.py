@@ -3,6 +3,7 @@
 from models.aps import APS_MODELS, ApsInstance, ApsJob, ApsResource
 from models.db import BaseModel, DatabaseSettings, db, init_database, open_database, unit_of_work
 from models.migrations import MIGRATIONS, SchemaVersion, migrate
+from models.mirroring import MIRRORING_MODELS, MirroredTenant
 from models.outbox import OutboxItem
 from models.tables import (
     CORE_MODELS,
@@ -17,7 +18,7 @@ from models.tables import (
     User,
 )
 
-ALL_MODELS: list[type[BaseModel]] = [*CORE_MODELS, OutboxItem, *APS_MODELS, SchemaVersion]
+ALL_MODELS: list[type[BaseModel]] = [*CORE_MODELS, OutboxItem, *APS_MODELS, *MIRRORING_MODELS, SchemaVersion]
 
 __all__ = [
     "ALL_MODELS",
@@ -27,6 +28,7 @@ __all__ = [
     "ApsResource",
     "CUSTOMER",
     "MIGRATIONS",
+    "MirroredTenant",
     "PARTNER",
     "BaseModel",
     "Consumer",

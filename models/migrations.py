@@ -10,6 +10,7 @@ import peewee as pw
 
 from models.aps import APS_MODELS, ApsInstance
 from models.db import BaseModel, utcnow
+from models.mirroring import MIRRORING_MODELS
 from models.outbox import OutboxItem
 from models.tables import CORE_MODELS, Nonce
 
@@ -93,6 +94,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "mysql: DATETIME(6) and LONGTEXT, as the other backends store", _mysql_like_the_others),
     Migration(5, "nonces: up to 128 characters (RFC 5849)", _wider_nonces),
     Migration(6, "aps: the last upgrade call on an instance", _instance_upgrades),
+    Migration(7, "mirroring: mirrored Acronis tenants (CyberApp v2)", _create(MIRRORING_MODELS)),
 ]
 
 

@@ -49,7 +49,7 @@ class CallContext:
     password_hash: str | None = field(default=None, repr=False)
 
 
-Service = Callable[[CallContext], dict[str, Any] | None]
+Service = Callable[[CallContext], dict[str, Any] | list[Any] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,8 @@ class CallbackSpec:
     # reset_password: a password is generated and hashed before the database call, the ledger keeps the
     # answer without it, and a retry performs a new reset instead of replaying (§13 point 12).
     new_password: bool = False
+    # False for mirroring: no X-CyberApp-Auth; the acting party is the Acronis partner context.tenant_id.
+    end_user: bool = True
 
     @property
     def replayable(self) -> bool:
@@ -120,8 +122,9 @@ def _reset_password(call: CallContext) -> dict[str, Any]:
     return {"password": call.password}
 
 
-def build_catalogue(app_code: str) -> Mapping[str, CallbackSpec]:
-    """Every served callback keyed by its full callback id; custom ones under ``app_code`` (settings).
+def build_catalogue(app_code: str, mirroring_parent: str | None = None) -> Mapping[str, CallbackSpec]:
+    """Every served callback keyed by its full callback id; custom ones under ``app_code`` (settings);
+    the mirroring ones when ``mirroring_parent`` (callbacks.mirrored_partners_parent) is given.
 
     :raise ValueError: when ``app_code`` cannot form a CTI (two dot-separated lower-case segments).
     """
@@ -192,4 +195,26 @@ def build_catalogue(app_code: str) -> Mapping[str, CallbackSpec]:
         success = f"{app_code}.{name}_success.v1.0"
         fresh = service is _reset_password
         specs.append(spec(ident, ident, success, schema, service, writes=writes, new_password=fresh))
+    if mirroring_parent is not None:
+        specs += _mirroring(mirroring_parent)
     return {s.callback_id: s for s in specs}
+
+
+def _mirroring(parent: str) -> list[CallbackSpec]:
+    from endpoint.callbacks import mirroring_specs as m  # imports this module's types: not at the top
+
+    def adapt(service: m.Mirrored) -> Service:
+        return lambda c: service(c.tenant_id, c.payload, c.datacenter_url, parent)
+
+    return [
+        CallbackSpec(
+            callback_id=m.CALLBACK_PREFIX + name,
+            request_type=m.REQUEST_PREFIX + name,
+            response_type=m.success_type(name),
+            payload_schema=schema,
+            service=adapt(service),
+            writes=writes,
+            end_user=False,
+        )
+        for name, schema, service, writes in m.CALLBACKS
+    ]

@@ -30,9 +30,13 @@ class CallbackDispatcher:
     """
 
     def __init__(
-        self, app_code: str, db: DatabaseRunner, hash_password: Callable[[str], Awaitable[str]]
+        self,
+        app_code: str,
+        db: DatabaseRunner,
+        hash_password: Callable[[str], Awaitable[str]],
+        mirroring_parent: str | None = None,
     ) -> None:
-        self._catalogue = build_catalogue(app_code)
+        self._catalogue = build_catalogue(app_code, mirroring_parent)
         self._db = db
         self._hash_password = hash_password
 
@@ -52,6 +56,27 @@ class CallbackDispatcher:
             return replay
         checked = self._check(envelope, spec)
         call = _context(user, envelope)
+        return _execute(checked, call, principal, envelope.request_id, digest)
+
+    def needs_end_user(self, callback_id: str) -> bool:
+        """False for the mirroring callbacks; an unknown id still authenticates first (§7: no enumeration)."""
+        spec = self._catalogue.get(callback_id)
+        return spec is None or spec.end_user
+
+    def answer_for_tenant(self, principal: str, envelope: Envelope) -> CallbackResponse:
+        """Steps 6-8 for a callback without an end user (mirroring): the acting party, and the ledger's
+        organization, is the Acronis tenant ``context.tenant_id``. In the caller's unit of work.
+
+        :raise: as ``answer``.
+        """
+        spec = self._catalogue.get(envelope.callback_id)
+        tenant = envelope.tenant_id
+        digest = ledger.request_hash(envelope)
+        replay = _prior_answer(spec, principal, tenant, envelope, digest)
+        if replay is not None:
+            return replay
+        checked = self._check(envelope, spec)
+        call = CallContext(tenant, None, tenant, envelope.datacenter_url, envelope.payload)
         return _execute(checked, call, principal, envelope.request_id, digest)
 
     async def dispatch(self, principal: str, user: AuthenticatedUser, envelope: Envelope) -> CallbackResponse:

@@ -7,6 +7,7 @@ from typing import Any
 
 import peewee as pw
 
+from endpoint.callbacks.mirroring import refuse_if_mirrored
 from endpoint.errors import Conflict, Forbidden
 from models import CUSTOMER, PARTNER, Organization, OrganizationMapping, db
 from models.prepared import PreparedQuery
@@ -78,6 +79,7 @@ def write(org_id: str, vendor_tenant_id: str, acronis_tenant_id: str, datacenter
         require_partner(org_id)
         if vendor_tenant_id.lower() != org_id.lower():
             raise Forbidden(reason="enablement.write: vendor_tenant_id is not the acting organization")
+        refuse_if_mirrored(acronis_tenant_id, org_id)  # one enablement model per partner (409)
         current = OrganizationMapping.get_or_none(OrganizationMapping.organization == org_id)
         if current is not None:
             if current.acronis_tenant_id != acronis_tenant_id:

@@ -9,6 +9,7 @@ from typing import Any
 import peewee as pw
 
 from endpoint.callbacks.enablement import require_enabled_partner
+from endpoint.callbacks.mirroring import refuse_if_mirrored
 from endpoint.errors import Conflict, PayloadError
 from models import CUSTOMER, Organization, OrganizationMapping, db
 
@@ -70,6 +71,7 @@ def write(org_id: str, modified: Sequence[dict[str, str]], datacenter_url: str) 
         desired[vendor_id] = (item.get("acronis_tenant_id") or "").lower() or None
     with db.atomic():
         require_enabled_partner(org_id)
+        refuse_if_mirrored(None, org_id)  # a mirrored partner's customers come through set_state (409)
         _check_customers(org_id, list(desired))
         current = _current(list(desired))
         _check_final_state(desired, current)

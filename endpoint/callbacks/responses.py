@@ -20,8 +20,13 @@ class CallbackResponse:
     body: dict[str, Any]
 
 
-def success_envelope(request_id: str, response_type: str, payload: dict[str, Any] | None) -> dict[str, Any]:
-    """A success body; the ``payload`` key is left out entirely when the response type defines none (§5)."""
+def success_envelope(
+    request_id: str, response_type: str, payload: dict[str, Any] | list[Any] | None
+) -> dict[str, Any]:
+    """A success body; the ``payload`` key is left out entirely when the response type defines none (§5).
+
+    A payload is an object, except customer.mirroring.get_state's, which is an array.
+    """
     body: dict[str, Any] = {"type": response_type, "request_id": request_id, "response_id": str(uuid.uuid4())}
     if payload is not None:
         body["payload"] = payload

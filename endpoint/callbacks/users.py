@@ -12,6 +12,7 @@ from endpoint.callbacks.enablement import require_partner
 from endpoint.errors import Conflict, Forbidden, NotFound, PayloadError
 from models import CUSTOMER, Organization, OrganizationMapping, User, db
 from models.db import utcnow
+from models.mirroring import MirroredTenant
 from models.prepared import PreparedQuery
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def target_customer(org_id: str, tenant_id: str, kind: str | None = None) -> str
     require_partner(org_id, kind)
     row = _MAPPED_IN_SUBTREE.one(root_id=org_id, tenant_id=tenant_id.lower())
     if row is None:
+        row = _mirrored_in_subtree(org_id, tenant_id.lower())
+    if row is None:
         raise Forbidden(reason="user callback: tenant is not mapped to an organization of the acting partner")
     target_id, kind, active = row
     if kind != CUSTOMER:
@@ -43,6 +46,23 @@ def target_customer(org_id: str, tenant_id: str, kind: str | None = None) -> str
     if not active:
         raise Forbidden(reason="user callback: tenant is disabled")
     return str(target_id)
+
+
+def _mirrored_in_subtree(org_id: str, tenant_id: str) -> tuple[str, str, bool] | None:
+    """A customer mirrored for ``tenant_id`` (CyberApp v2) inside Subtree(ORG): no mapping row, same rules.
+
+    Only asked when no mapping matched, so the mapped hot path keeps its single query. A disabled mirrored
+    customer's organization is inactive: the caller answers 403 for it like for any disabled one.
+    """
+    subtree = Organization.subtree(org_id).select(Organization.id)
+    row = (
+        Organization.select(Organization.id, Organization.kind, Organization.active)
+        .join(MirroredTenant, on=(MirroredTenant.organization == Organization.id))
+        .where((MirroredTenant.acronis_tenant_id == tenant_id) & Organization.id.in_(subtree))
+        .tuples()
+        .first()
+    )
+    return None if row is None else (str(row[0]), row[1], bool(row[2]))
 
 
 def users_read(org_id: str, tenant_id: str, kind: str | None = None) -> dict[str, Any]:

@@ -52,6 +52,12 @@ class CallbackHandler(BaseHandler):
         self.consumer = bind_endpoint(self.consumer, envelope.endpoint_id, self.runtime.settings.acronis_jwt)
         self.log_fields["principal"] = self.consumer.key
         decode_extra_header(self.request.headers.get("X-CyberApp-Extra"))  # 5 (400)
+        dispatcher = self.runtime.dispatcher
+        if not dispatcher.needs_end_user(envelope.callback_id):
+            # Mirroring: no credentials; the acting party is the Acronis tenant (X-CyberApp-Auth unread).
+            response = await self.unit(dispatcher.answer_for_tenant, self.consumer.key, envelope)
+            self._respond(response)
+            return
         end_user = self.stages.end_user if self.stages is not None else None
         assert end_user is not None, "the callback route is declared with an end-user stage"
         attempt = end_user.attempt(self.request.headers.get("X-CyberApp-Auth"), self.client_ip)  # 401/429
@@ -63,6 +69,9 @@ class CallbackHandler(BaseHandler):
         if response is None:
             assert self.consumer is not None
             response = await self.runtime.dispatcher.dispatch(self.consumer.key, user, envelope)
+        self._respond(response)
+
+    def _respond(self, response: CallbackResponse) -> None:
         self.set_status(response.status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         # orjson: 2 us for a 50-user answer where json.dumps takes 42 us (5 % of a request's CPU).

@@ -260,7 +260,7 @@ def test_nonce_columns_made_for_64_characters_are_widened_to_128(own_db_settings
                 database.execute_sql('ALTER TABLE "nonce" ALTER COLUMN "nonce" TYPE VARCHAR(64)')
             elif isinstance(database, pw.MySQLDatabase):
                 database.execute_sql("ALTER TABLE `nonce` MODIFY `nonce` VARCHAR(64) NOT NULL")
-        assert migrate(database) == [5, 6]
+        assert migrate(database) == [5, 6, 7]
         with database.connection_context():
             assert Nonce.record("key", "n" * 128, 1_700_000_000)  # a 64-character column would refuse it
             assert Nonce.get().nonce == "n" * 128
@@ -276,7 +276,7 @@ def test_instances_made_before_upgrade_tracking_get_its_columns(own_db_settings:
         with database.connection_context():  # the table as versions 1-5 made it
             for column in ("upgraded_from", "upgraded_at"):
                 database.execute_sql(f"ALTER TABLE aps_instance DROP COLUMN {quote}{column}{quote}")
-        assert migrate(database) == [6]
+        assert migrate(database) == [6, 7]
         with database.connection_context():
             columns = {c.name for c in database.get_columns("aps_instance")}
             assert {"upgraded_from", "upgraded_at"} <= columns

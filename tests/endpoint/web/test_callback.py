@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -16,6 +17,7 @@ import peewee as pw
 import pytest
 import requests
 
+from endpoint.callbacks.settings import CallbacksSettings
 from models import Nonce, OrganizationMapping, RequestLedger, User
 from models.db import DatabaseSettings
 from tests.endpoint.web.gateway import V11_ENDPOINT, bearer_callback, gateway_endpoint, gateway_settings
@@ -680,3 +682,131 @@ def test_with_both_schemes_each_request_uses_its_own(
         bearer = {"Authorization": "Bearer " + token()}
         aps = requests.get(live.base_url + "/app/" + str(uuid.uuid4()), headers=bearer, timeout=5)
         assert aps.status_code == 401
+
+
+# -- mirrored enablement over HTTP ------------------------------------------------------------------------
+MIRROR_P = "aaaaaaaa-0000-4000-8000-0000000000aa"
+MIRROR_C = "cccccccc-0000-4000-8000-0000000000cc"
+
+
+def mirroring_envelope(name: str, payload: dict[str, Any] | None, endpoint_id: str = ENDPOINT_ID) -> bytes:
+    envelope: dict[str, Any] = {
+        "type": "cti.a.p.acgw.request.v1.1~" + name,
+        "request_id": str(uuid.uuid4()),
+        "created_at": "0001-01-01T00:00:00Z",
+        "context": {
+            "callback_id": "cti.a.p.acgw.callback.v2.0~" + name,
+            "endpoint_id": endpoint_id,
+            "tenant_id": MIRROR_P,
+            "datacenter_url": "https://eu8-cloud.acronis.com",
+        },
+    }
+    if payload is not None:
+        envelope["payload"] = payload
+    return json.dumps(envelope).encode()
+
+
+def mirror(
+    live: LiveEndpoint, name: str, payload: dict[str, Any] | None = None, **headers: str
+) -> requests.Response:
+    """OAuth-signed, without X-CyberApp-Auth (mirroring carries no end-user credentials)."""
+    sent = {"Content-Type": "application/json", **headers}
+    return live.signed("POST", "/callback", body=mirroring_envelope(name, payload), headers=sent)
+
+
+@pytest.fixture
+def mirroring_live(tenancy: Tenancy, db_settings: DatabaseSettings) -> Iterator[LiveEndpoint]:
+    settings = make_settings(
+        database=db_settings,
+        callbacks=CallbacksSettings(mirroring=True, mirrored_partners_parent=tenancy.partner.id),
+    )
+    with live_endpoint(settings) as endpoint:
+        yield endpoint
+
+
+def test_the_mirroring_checklist_over_http(mirroring_live: LiveEndpoint) -> None:
+    """Enable the partner, enable a customer, disable it, disable the partner: no X-CyberApp-Auth at all."""
+    live = mirroring_live
+    assert mirror(live, "a.p.partner.mirroring.get_state.v1.0", {}).json()["payload"] == {"state": "DISABLED"}
+    enabled = mirror(
+        live, "a.p.partner.mirroring.enable.v1.0", {"acronis_tenant_id": MIRROR_P, "acronis_tenant_name": "R"}
+    )
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["type"] == "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0"
+    assert mirror(live, "a.p.customer.mirroring.get_state.v1.0").json()["payload"] == []  # an array
+    customer = {"acronis_tenant_id": MIRROR_C, "acronis_tenant_name": "Shop"}
+    state = {"partner_tenant_id": MIRROR_P, "partner_tenant_name": "R"}
+    assert (
+        mirror(live, "a.p.customer.mirroring.set_state.v1.0", {**state, "enabled": [customer]}).status_code
+        == 200
+    )
+    listed = mirror(live, "a.p.customer.mirroring.get_state.v1.0").json()["payload"]
+    assert [c["acronis_tenant_id"] for c in listed] == [MIRROR_C]
+    disabled = {**state, "disabled": [{"acronis_tenant_id": MIRROR_C}]}
+    assert mirror(live, "a.p.customer.mirroring.set_state.v1.0", disabled).status_code == 200
+    reset = mirror(live, "a.p.partner.mirroring.reset.v1.0")
+    assert reset.status_code == 200 and "payload" not in reset.json()
+    assert mirror(live, "a.p.partner.mirroring.get_state.v1.0").json()["payload"] == {"state": "DISABLED"}
+
+
+def test_mirroring_ignores_x_cyberapp_auth_but_still_checks_the_extra_header(
+    mirroring_live: LiveEndpoint,
+) -> None:
+    wrong = cyberapp_auth("nobody", "wrong-password")
+    ok = mirror(mirroring_live, "a.p.partner.mirroring.get_state.v1.0", **{"X-CyberApp-Auth": wrong})
+    assert ok.status_code == 200  # not evaluated for these ids
+    bad = mirror(
+        mirroring_live, "a.p.partner.mirroring.get_state.v1.0", **{"X-CyberApp-Extra": "not base64!"}
+    )
+    assert bad.status_code == 400
+
+
+def test_mirroring_off_the_ids_are_unknown_after_authentication(live: LiveEndpoint) -> None:
+    unsigned = requests.post(
+        live.base_url + "/callback",
+        data=mirroring_envelope("a.p.partner.mirroring.get_state.v1.0", {}),
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert unsigned.status_code == 401  # no enumeration of callback ids before authentication
+    anonymous = mirror(live, "a.p.partner.mirroring.get_state.v1.0", {})
+    assert anonymous.status_code == 401  # off: an ordinary callback, which needs an end user
+    known = mirror(
+        live,
+        "a.p.partner.mirroring.get_state.v1.0",
+        {},
+        **{"X-CyberApp-Auth": cyberapp_auth("admin", ADMIN_PASSWORD)},
+    )
+    assert known.status_code == 400 and "unknown callback_id" in known.json()["err_message"]
+
+
+def test_mirroring_through_the_gateway_with_the_v1_1_endpoint_form(
+    tenancy: Tenancy, db_settings: DatabaseSettings, jwks_server: JwksServer, gateway_tls: Tls
+) -> None:
+    settings = dataclasses.replace(
+        gateway_settings(db_settings, jwks_server, gateway_tls),
+        callbacks=CallbacksSettings(mirroring=True, mirrored_partners_parent=tenancy.partner.id),
+    )
+    with gateway_endpoint(settings) as live:
+        body = mirroring_envelope(
+            "a.p.partner.mirroring.enable.v1.0",
+            {"acronis_tenant_id": MIRROR_P, "acronis_tenant_name": "R"},
+            endpoint_id=V11_ENDPOINT,
+        )
+        headers = {"Content-Type": "application/json", "X-CyberApp-Extra": "e30="}
+        good = token(claims(V11_ENDPOINT))
+        sent = requests.post(
+            live.base_url + "/callback",
+            data=body,
+            headers={**headers, "Authorization": f"Bearer {good}"},
+            timeout=10,
+        )
+        assert sent.status_code == 200, sent.text
+        foreign = token(claims("cti.a.p.acgw.endpoint.v1.1~other.app.endpoint.v1.1"))
+        refused = requests.post(
+            live.base_url + "/callback",
+            data=body,
+            headers={**headers, "Authorization": f"Bearer {foreign}"},
+            timeout=10,
+        )
+        assert refused.status_code == 401  # a token for another CyberApp
