@@ -102,7 +102,9 @@ class ApsJob(BaseModel):
     class Meta:
         table_name = "aps_job"
         indexes = (
-            (("aps_id", "operation"), True),  # the poll's lookup; one job per resource and operation
+            # The poll's lookup: one job per instance, resource and operation. Keyed by instance, so another
+            # instance's request about the same aps.id can never hold (or block) this instance's job.
+            (("instance_id", "aps_id", "operation"), True),
             (("state", "next_attempt_at"), False),  # the runner: pending jobs that are due
             (("state", "lease_until"), False),  # the runner: running jobs whose owner died
             (("state", "updated_at"), False),  # retention purge of finished jobs

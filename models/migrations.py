@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import peewee as pw
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_migrations
 
-from models.aps import APS_MODELS, ApsInstance
+from models.aps import APS_MODELS, ApsInstance, ApsJob
 from models.db import BaseModel, utcnow
 from models.mirroring import MIRRORING_MODELS
 from models.outbox import OutboxItem
@@ -86,6 +88,23 @@ def _instance_upgrades(database: pw.Database) -> None:
             )
 
 
+def _jobs_per_instance(database: pw.Database) -> None:
+    """aps_job unique on (instance_id, aps_id, operation) instead of (aps_id, operation).
+
+    A database created after this change got the new index from migration 3 (the current model): only
+    what is missing changes.
+    """
+    table = ApsJob._meta.table_name
+    names = {index.name for index in database.get_indexes(table)}
+    migrator = SchemaMigrator.from_database(database)
+    steps = []
+    if f"{table}_aps_id_operation" in names:
+        steps.append(migrator.drop_index(table, f"{table}_aps_id_operation"))
+    if f"{table}_instance_id_aps_id_operation" not in names:
+        steps.append(migrator.add_index(table, ("instance_id", "aps_id", "operation"), True))
+    run_migrations(*steps)
+
+
 # Append only. A step that changes an existing table uses playhouse.migrate (add_column, add_index...).
 MIGRATIONS: list[Migration] = [
     Migration(1, "core: organizations, users, mappings, consumers, nonces, ledger", _create(CORE_MODELS)),
@@ -95,6 +114,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "nonces: up to 128 characters (RFC 5849)", _wider_nonces),
     Migration(6, "aps: the last upgrade call on an instance", _instance_upgrades),
     Migration(7, "mirroring: mirrored Acronis tenants (CyberApp v2)", _create(MIRRORING_MODELS)),
+    Migration(8, "aps: jobs keyed by instance, aps.id and operation", _jobs_per_instance),
 ]
 
 

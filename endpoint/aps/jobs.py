@@ -19,7 +19,6 @@ import peewee as pw
 
 from endpoint.aps.context import Outcome, dumps, loads_object
 from endpoint.aps.settings import ApsSettings
-from endpoint.errors import Conflict
 from models import ApsInstance, ApsJob, Consumer, db
 from models.aps import DONE, FAILED, PENDING, RUNNING
 from models.db import utcnow
@@ -84,15 +83,12 @@ def submit(
 ) -> JobView:
     """Start (or re-arm) the job of a new request. A request repeated while its job is in flight changes
     nothing and sees the job as it is; after the job finished, a new request starts a new generation.
-
-    :raise Conflict: the job of this aps.id and operation belongs to another instance.
+    Jobs are keyed by instance: another instance's request about the same aps.id has a job of its own.
     """
     with db.atomic():
         job, created = _get_or_create(instance_id, aps_id, operation, payload, transaction_id)
         if created:
             return _view(job, fresh=True)
-        if job.instance_id != instance_id:
-            raise Conflict("This aps.id is in use by another instance.", reason="job of another instance")
         if job.state in (PENDING, RUNNING):
             return _view(job)
         rearm(job.id, instance_id, payload, transaction_id)
@@ -103,7 +99,7 @@ def _get_or_create(
     instance_id: str, aps_id: str, operation: str, payload: dict[str, Any], transaction_id: str | None
 ) -> tuple[ApsJob, bool]:
     """The job row, inserted when absent; a concurrent insert (unique index) means it exists now."""
-    key = (ApsJob.aps_id == aps_id) & (ApsJob.operation == operation)
+    key = (ApsJob.instance_id == instance_id) & (ApsJob.aps_id == aps_id) & (ApsJob.operation == operation)
     job = ApsJob.get_or_none(key)
     if job is not None:
         return job, False
@@ -158,8 +154,9 @@ def touch(instance_id: str, aps_id: str, operation: str, payload: dict[str, Any]
 
 
 def lookup(instance_id: str, aps_id: str, operation: str) -> JobView | None:
-    job = ApsJob.get_or_none((ApsJob.aps_id == aps_id) & (ApsJob.operation == operation))
-    return _view(job) if job is not None and job.instance_id == instance_id else None
+    key = (ApsJob.instance_id == instance_id) & (ApsJob.aps_id == aps_id) & (ApsJob.operation == operation)
+    job = ApsJob.get_or_none(key)
+    return _view(job) if job is not None else None
 
 
 def view(job_id: int) -> JobView | None:

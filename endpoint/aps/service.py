@@ -100,6 +100,9 @@ class ApsService:
     ) -> Outcome:
         """A job-backed tenant operation (§4.2). :raise ServiceError: a 4xx found while running in sync."""
         aps_id = aps_id.lower()
+        decided = await self.db.run(tenants.precheck, ctx.instance_id, operation, aps_id)  # 404/409: no job
+        if decided is not None:
+            return decided
         if ctx.phase == ASYNC:
             view = await self.db.run(jobs.lookup, ctx.instance_id, aps_id, operation)
             if view is not None:

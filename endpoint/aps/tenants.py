@@ -59,6 +59,25 @@ def tenant_body(row: ApsResource, organization: Organization | None = None) -> d
     }
 
 
+def precheck(instance_id: str, operation: str, aps_id: str) -> Outcome | None:
+    """Before a tenant job exists: what the request's lookup already decides (no job is created then).
+
+    None: go ahead. An Outcome: the answer itself (DELETE of a tenant unknown anywhere is already done).
+    :raise Conflict: provisioning an aps.id another instance (or a user) holds.
+    :raise NotFound: changing or deleting a tenant that is not this instance's.
+    """
+    row = ApsResource.get_or_none(ApsResource.aps_id == aps_id)
+    if operation == "tenants.provision":
+        if row is not None and (row.instance_id != instance_id or row.kind != TENANT):
+            raise Conflict("This aps.id is already in use.", reason="aps.id held by another resource")
+        return None
+    if row is None and operation == "tenants.unprovision":
+        return Outcome(204)
+    if row is None or row.kind != TENANT or row.instance_id != instance_id:
+        raise NotFound(TENANT_NOT_FOUND, reason="no such tenant for this instance (no job created)")
+    return None
+
+
 def provision(instance_id: str, tenant: TenantInput, name: str, *, extra: Extra = None) -> Outcome:
     """Create the customer (and its admin user when given) under the instance's partner.
 

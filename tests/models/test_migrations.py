@@ -8,6 +8,8 @@ from typing import Any
 
 import peewee as pw
 import pytest
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_migrations
 
 from models import (
     ALL_MODELS,
@@ -260,7 +262,7 @@ def test_nonce_columns_made_for_64_characters_are_widened_to_128(own_db_settings
                 database.execute_sql('ALTER TABLE "nonce" ALTER COLUMN "nonce" TYPE VARCHAR(64)')
             elif isinstance(database, pw.MySQLDatabase):
                 database.execute_sql("ALTER TABLE `nonce` MODIFY `nonce` VARCHAR(64) NOT NULL")
-        assert migrate(database) == [5, 6, 7]
+        assert migrate(database) == [5, 6, 7, 8]
         with database.connection_context():
             assert Nonce.record("key", "n" * 128, 1_700_000_000)  # a 64-character column would refuse it
             assert Nonce.get().nonce == "n" * 128
@@ -276,10 +278,28 @@ def test_instances_made_before_upgrade_tracking_get_its_columns(own_db_settings:
         with database.connection_context():  # the table as versions 1-5 made it
             for column in ("upgraded_from", "upgraded_at"):
                 database.execute_sql(f"ALTER TABLE aps_instance DROP COLUMN {quote}{column}{quote}")
-        assert migrate(database) == [6, 7]
+        assert migrate(database) == [6, 7, 8]
         with database.connection_context():
             columns = {c.name for c in database.get_columns("aps_instance")}
             assert {"upgraded_from", "upgraded_at"} <= columns
             assert ApsInstance.select(ApsInstance.upgraded_from).count() == 0  # usable through the model
+    finally:
+        database.close_all()
+
+
+def test_jobs_unique_per_resource_become_unique_per_instance(own_db_settings: DatabaseSettings) -> None:
+    database = init_database(own_db_settings)
+    try:
+        assert migrate(database, MIGRATIONS[:7]) == [1, 2, 3, 4, 5, 6, 7]
+        migrator = SchemaMigrator.from_database(database)
+        with database.connection_context():  # the index as versions 1-7 made it
+            run_migrations(
+                migrator.drop_index("aps_job", "aps_job_instance_id_aps_id_operation"),
+                migrator.add_index("aps_job", ("aps_id", "operation"), True),
+            )
+        assert migrate(database) == [8]
+        with database.connection_context():
+            unique = {tuple(i.columns) for i in database.get_indexes("aps_job") if i.unique}
+            assert ("instance_id", "aps_id", "operation") in unique and ("aps_id", "operation") not in unique
     finally:
         database.close_all()

@@ -10,7 +10,6 @@ import pytest
 
 from endpoint.aps import jobs
 from endpoint.aps.context import Outcome
-from endpoint.errors import Conflict
 from models import ApsJob
 from models.aps import DONE, FAILED, PENDING, RUNNING
 from models.db import utcnow
@@ -37,11 +36,14 @@ def test_submit_creates_once_and_repeats_see_the_job_in_flight(bound: Bound) -> 
     assert ApsJob.select().count() == 1
 
 
-def test_a_job_of_another_instance_is_a_conflict(bound: Bound) -> None:
-    submit()
-    with pytest.raises(Conflict):
-        submit(instance="9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f")
-    assert jobs.lookup("9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f", RESOURCE, OP) is None
+def test_jobs_are_keyed_by_instance(bound: Bound) -> None:
+    """Another instance's request about the same aps.id never sees, holds or blocks this one's job."""
+    mine = submit()
+    other = "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f"
+    theirs = submit(instance=other)
+    assert theirs.id != mine.id and theirs.fresh
+    assert jobs.lookup(bound.instance.instance_id, RESOURCE, OP).id == mine.id  # type: ignore[union-attr]
+    assert jobs.lookup(other, RESOURCE, OP).id == theirs.id  # type: ignore[union-attr]
 
 
 def test_claim_is_exclusive_and_carries_the_signing_secret(bound: Bound) -> None:

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from endpoint.aps.settings import ApsSettings
-from models import ApsInstance, Organization, User
+from models import ApsInstance, ApsJob, Organization, User
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
 from simulators.controller.server import ControllerServer
@@ -322,3 +322,36 @@ def test_an_upgrade_is_signed_and_bound_like_every_aps_route(aps: Aps, live: Liv
     assert aps("DELETE", f"/app/{INSTANCE}").status_code == 204
     aps_error(aps("POST", f"/app/{INSTANCE}/upgrade?version=1.0"), 404)  # removed
     assert upgraded() == (None, None)
+
+
+def test_another_instance_cannot_block_this_instances_tenant(aps: Aps) -> None:
+    """Was: B's refused PUT/disable/DELETE left FAILED jobs keyed (aps.id, operation), and A's own disable
+    then got 409 "in use by another instance" for days."""
+    create_instance(aps)
+    tenant_id = provision(aps)
+    other_instance = str(uuid.uuid4())
+    as_b = {"key": OTHER_KEY, "secret": OTHER_SECRET, "APS_Instance_ID": other_instance}
+    created = aps("POST", "/app", {"aps": {"type": APP_TYPE, "id": other_instance}}, **as_b)
+    assert created.status_code == 201, created.text
+    jobs_before = ApsJob.select().count()
+    aps_error(aps("PUT", f"/tenants/{tenant_id}", {"name": "Mine now"}, **as_b), 404)
+    aps_error(aps("POST", f"/tenants/{tenant_id}/disable", **as_b), 404)
+    aps_error(aps("DELETE", f"/tenants/{tenant_id}", **as_b), 404)
+    aps_error(
+        aps("POST", "/tenants", {"aps": {"type": TENANT_TYPE, "id": tenant_id}, "name": "X"}, **as_b), 409
+    )
+    assert ApsJob.select().count() == jobs_before  # refused before any job existed
+    assert aps("POST", f"/tenants/{tenant_id}/disable").json()["status"] == "disabled"  # A's own: fine
+
+
+@pytest.mark.parametrize("phase", ["sync", "async"])
+def test_an_unknown_tenant_is_404_in_both_phases_and_creates_no_job(aps: Aps, phase: str) -> None:
+    """Was: the sync call answered 404 but left a failed job, and the async poll then said 500."""
+    create_instance(aps)
+    unknown = str(uuid.uuid4())
+    for _ in range(2):  # the poll repeats the request
+        body = aps_error(aps("POST", f"/tenants/{unknown}/disable", APS_Request_Phase=phase), 404)
+        assert body["message"] == "Tenant not found."
+    assert ApsJob.select().count() == 0
+    assert aps("DELETE", f"/tenants/{unknown}", APS_Request_Phase=phase).status_code == 204  # already gone
+    assert ApsJob.select().count() == 0
