@@ -60,7 +60,7 @@ def test_every_lookup_path_is_indexed(database: pw.Database) -> None:
     def indexed(model: type[pw.Model]) -> set[tuple[str, ...]]:
         return {tuple(index.columns) for index in database.get_indexes(model._meta.table_name)}
 
-    jobs = {("aps_id", "operation"), ("state", "next_attempt_at"), ("state", "lease_until")}
+    jobs = {("instance_id", "aps_id", "operation"), ("state", "next_attempt_at"), ("state", "lease_until")}
     assert jobs <= indexed(ApsJob)
     assert {("instance_id", "kind"), ("organization_id",), ("user_id",), ("tenant_id",)} <= indexed(
         ApsResource
