@@ -36,13 +36,23 @@ from endpoint.auth.passwords import make_hasher
 from endpoint.settings import AuthSettings
 from models import ApsInstance, User, init_database
 from models.db import DatabaseSettings
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET, create_org, cyberapp_auth, sign
+from tests.factories import (
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    create_customer,
+    create_org,
+    cyberapp_auth,
+    map_org,
+    sign,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = "5d1e4c2a-8f3b-4a6d-9c7e-1b2a3c4d5e6f"
 CONTROLLER = "https://apsc.example.net:6308/"
 APP_TYPE = "http://vendor.example.com/acronis-connector/app/1.0"
 VICTIM, VICTIM_PASSWORD = "guessed-user", "victim-password-1"
+# user_write goes to a customer of its own: users_read keeps answering the same 50 users all run long.
+WRITE_TENANT = "7e5d4c3b-2a19-4f08-9e7d-6c5b4a392817"
 # kind -> (share of the traffic, the statuses it may get)
 MIX: dict[str, tuple[float, frozenset[int]]] = {
     "users_read": (0.50, frozenset({200})),
@@ -60,6 +70,8 @@ def prepare(url: str) -> None:
     database = init_database(DatabaseSettings(url=url))
     with database.connection_context():
         customer = User.get(User.login == "user00").organization
+        admin = User.get(User.login == "admin")
+        map_org(create_customer("Writes", admin.organization), WRITE_TENANT)
         User.create(
             login=VICTIM,
             name="Victim",
@@ -78,7 +90,9 @@ def prepare(url: str) -> None:
     database.close_all()
 
 
-def _callback(host: str, name: str, payload: dict | None, login: str, password: str) -> bytes:
+def _callback(
+    host: str, name: str, payload: dict | None, login: str, password: str, tenant: str = TENANT
+) -> bytes:
     custom = not name.startswith("a.p.")
     envelope = {
         "type": "cti.a.p.acgw.request.v1.0~" + (name if custom or payload else "a.p.empty.v1.0"),
@@ -87,7 +101,7 @@ def _callback(host: str, name: str, payload: dict | None, login: str, password: 
         "context": {
             "callback_id": "cti.a.p.acgw.callback.v1.0~" + name,
             "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
-            "tenant_id": TENANT,
+            "tenant_id": tenant,
             "datacenter_url": "https://eu8-cloud.acronis.com",
         },
     }
@@ -113,7 +127,7 @@ def request_of(kind: str, host: str, rng: random.Random) -> bytes:
     if kind == "user_write":
         login = f"soak-{uuid.uuid4().hex[:12]}"
         payload = {"login": login, "name": "Soak", "email": f"{login}@example.com"}
-        return _callback(host, "vendor.app.user_write.v1.0", payload, "admin", PASSWORD)
+        return _callback(host, "vendor.app.user_write.v1.0", payload, "admin", PASSWORD, WRITE_TENANT)
     if kind == "aps_get":
         return _aps(host, "GET", None)
     if kind == "aps_put":
