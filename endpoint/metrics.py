@@ -26,6 +26,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 @dataclass(frozen=True, slots=True)
 class MetricsSettings:
+    """The operations listener of `serve` (/metrics, /healthz) and the outbox worker's /metrics."""
+
     host: str = "127.0.0.1"  # the ops listener's address: keep it off the public interface
     port: int | None = None  # `serve`'s /metrics and /healthz; off when unset (0: any free port)
     push_port: int | None = None  # the outbox worker's (`push`) /metrics; off when unset

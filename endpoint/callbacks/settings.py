@@ -10,6 +10,8 @@ _ORG_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,35}")
 
 @dataclass(frozen=True, slots=True)
 class CallbacksSettings:
+    """Optional callback families: mirrored enablement (CyberApp v2) and where its partners go."""
+
     # Mirrored enablement (CyberApp v2, the five partner/customer.mirroring callbacks). Off: they are
     # unknown callbacks (400 after authentication), as before.
     mirroring: bool = False
