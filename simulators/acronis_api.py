@@ -1,12 +1,14 @@
-"""Acronis API simulator: token, alerts and workloads endpoints plus a /_sim control API (Tornado).
+"""Acronis API simulator: token, alerts, workloads and JWKS endpoints plus a /_sim control API (Tornado).
 
-Run: ``python -m simulators.acronis_api --port 0 [--tls-cert C --tls-key K] [--record PATH]``; it prints
-``{"listening": "<base url>"}`` once bound. Control API (JSON):
+Run: ``python -m simulators.acronis_api --port 0 [--tls-cert C --tls-key K] [--record PATH] [--keys-dir D]``;
+it prints ``{"listening": "<base url>"}`` once bound. Control API (JSON):
 
 - ``POST /_sim/faults`` with
   ``{"faults": [{"endpoint": "alerts", "status": 429, "retry_after": "1", "count": 2}]}``
-  (``endpoint`` token|alerts|workloads|*; ``match`` limits a fault to bodies containing a text; ``count`` -1 =
-  forever; ``status`` 0 with ``delay`` only delays the real answer); ``DELETE /_sim/faults`` clears them.
+  (``endpoint`` token|alerts|workloads|jwks|*; ``match`` limits a fault to bodies containing a text; ``count``
+  -1 = forever; ``status`` 0 with ``delay`` only delays the real answer); ``DELETE /_sim/faults`` clears them
+  (``?endpoint=jwks`` only that endpoint's).
+- ``/_sim/jwks``: the identity provider's keys (status, rotate, withhold, publish): simulators.acronis_jwks.
 - ``GET /_sim/received``: tokens issued, accepted alerts (with ids) and workloads, every request with status.
 - ``POST /_sim/expire-tokens``: every issued token now answers 401. ``POST /_sim/reset``: forget everything.
 """
@@ -22,64 +24,20 @@ import signal
 import ssl
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from simulators.acronis_http import BaseHandler
+from simulators.acronis_jwks import jwks_routes
 from simulators.acronis_state import SimulatorState, alert_errors, workload_errors
+from simulators.keyring import KeyRing
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CLIENT = ("sim-client", "sim-secret")
-
-
-class BaseHandler(tornado.web.RequestHandler):
-    endpoint = "*"
-
-    def initialize(self, state: SimulatorState, max_items: int = 1000) -> None:
-        self.state = state
-        self.max_items = max_items
-
-    def check_xsrf_cookie(self) -> None:
-        """Server-to-server API: no XSRF tokens."""
-
-    def reply(self, status: int, answer: dict[str, Any] | None = None, **extra: Any) -> None:
-        self.state.log_request(
-            {"endpoint": self.endpoint, "method": self.request.method, "status": status, **extra}
-        )
-        self.set_status(status)
-        if answer is not None:
-            self.write(answer)
-
-    async def faulted(self) -> bool:
-        """Apply an injected fault; True when it already answered the request."""
-        fault = self.state.take_fault(self.endpoint, self.request.body)
-        if fault is None:
-            return False
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if fault.status == 0:
-            return False
-        if fault.retry_after is not None:
-            self.set_header("Retry-After", fault.retry_after)
-        self.reply(fault.status, None, fault=True)
-        self.write(fault.body or json.dumps({"error": f"injected {fault.status}"}))
-        return True
-
-    def json_body(self) -> Any:
-        try:
-            return json.loads(self.request.body)
-        except ValueError:
-            return None
-
-    def bearer(self) -> str | None:
-        client = self.state.bearer_client(self.request.headers.get("Authorization", ""))
-        if client is None:
-            self.set_header("WWW-Authenticate", 'Bearer error="invalid_token"')
-            self.reply(401, {"error": "invalid or expired token"})
-        return client
 
 
 class TokenHandler(BaseHandler):
@@ -140,8 +98,7 @@ class FaultsHandler(BaseHandler):
         self.write({"faults": len(self.state.faults)})
 
     def delete(self) -> None:
-        with self.state.lock:
-            self.state.faults.clear()
+        self.state.clear_faults(self.get_query_argument("endpoint", None))
         self.set_status(204)
 
 
@@ -173,6 +130,7 @@ def make_app(state: SimulatorState, *, max_items: int = 1000) -> tornado.web.App
             (r"/_sim/received", ReceivedHandler, deps),
             (r"/_sim/expire-tokens", ExpireHandler, deps),
             (r"/_sim/reset", ResetHandler, deps),
+            *jwks_routes(deps),
         ]
     )
 
@@ -226,12 +184,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an API client; default: sim-client / sim-secret",
     )
     parser.add_argument("--token-ttl", type=int, default=7200, help="token lifetime in seconds (2 h)")
+    parser.add_argument(
+        "--keys-dir", type=Path, help="keep the JWKS signing keys here (0600 files; the gateway signs too)"
+    )
     parser.add_argument("--max-items", type=int, default=1000, help="largest workloads batch accepted")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     logging.basicConfig(level=logging.WARNING)
     state = SimulatorState(parse_clients(args.client, os.environ), args.token_ttl, args.record)
+    if args.keys_dir:
+        state.keyring = KeyRing.open(args.keys_dir)
     asyncio.run(serve(args, state))
     return 0
 

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
+from simulators.keyring import KeyRing
+
 _NS = r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+\.v\d+\.\d+"
 ALERT_TYPE = re.compile(rf"^cti\.a\.p\.am\.alert\.v1\.0~a\.p\.basic\.v1\.0~{_NS}$")
 ALERT_CATEGORY = re.compile(rf"^cti\.a\.p\.am\.category\.v1\.0~{_NS}$")
@@ -23,7 +25,7 @@ ANY_CTI = re.compile(rf"^cti\.{_NS}(?:~{_NS})*$")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ALERT_KEYS = {"type", "category", "details", "tenantID", "ResourceID", "ResourceName"}
 WORKLOAD_KEYS = {"type", "name", "attributes", "enabled", "tenant_id", "client_id", "allowed_actions"}
-ENDPOINTS = ("token", "alerts", "workloads", "*")
+ENDPOINTS = ("token", "alerts", "workloads", "jwks", "*")
 
 
 @dataclass
@@ -66,6 +68,7 @@ class SimulatorState:
     workloads: list[dict[str, Any]] = field(default_factory=list)
     workload_batches: int = 0
     tokens_issued: int = 0
+    keyring: KeyRing = field(default_factory=KeyRing)  # the identity provider's JWKS keys; reset keeps them
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reset(self) -> None:
@@ -82,6 +85,14 @@ class SimulatorState:
         faults = [Fault(**spec) for spec in specs]
         with self.lock:
             self.faults.extend(faults)
+
+    def clear_faults(self, endpoint: str | None = None) -> int:
+        """Drop every fault, or only those of one endpoint; returns how many went."""
+        with self.lock:
+            kept = [f for f in self.faults if endpoint is not None and f.endpoint != endpoint]
+            dropped = len(self.faults) - len(kept)
+            self.faults[:] = kept
+            return dropped
 
     def take_fault(self, endpoint: str, body: bytes) -> Fault | None:
         with self.lock:

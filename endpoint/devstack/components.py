@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from endpoint.devstack.layout import (
     ACRONIS_DC,
     CONTROLLER_URI,
+    JWKS_URL,
     REPO,
     SECRET_ENV,
     SIM_CLIENT_SECRET,
@@ -62,21 +63,21 @@ def worker(options: StackOptions, files: StackFiles) -> Component:
 
 
 def acronis_simulator(options: StackOptions, files: StackFiles) -> Component:
-    return Component(
-        "acronis-simulator",
-        [
-            sys.executable,
-            "-m",
-            "simulators.acronis_api",
-            "--host",
-            options.host,
-            "--port",
-            str(options.acronis_port),
-            "--record",
-            str(files.logs / "acronis-received.jsonl"),
-        ],
-        ready_port=(options.host, options.acronis_port),
-    )
+    """The data center's API; in gateway mode also the identity provider (its JWKS, keys in files.keys)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "simulators.acronis_api",
+        "--host",
+        options.host,
+        "--port",
+        str(options.acronis_port),
+        "--record",
+        str(files.logs / "acronis-received.jsonl"),
+    ]
+    if options.jwt:
+        argv += ["--keys-dir", str(files.keys)]
+    return Component("acronis-simulator", argv, ready_port=(options.host, options.acronis_port))
 
 
 def controller_simulator(options: StackOptions, files: StackFiles) -> Component:
@@ -103,8 +104,12 @@ def controller_simulator(options: StackOptions, files: StackFiles) -> Component:
 
 
 def outbound_proxy(options: StackOptions, files: StackFiles, faults: tuple[str, ...] = ()) -> Component:
-    """mitmdump as the forward proxy: audit every flow, allow only two hosts, route them to the stand-ins."""
+    """mitmdump as the forward proxy: audit every flow, allow only the stack's hosts (the data center, the
+    controller; in gateway mode the identity provider too), route them to the stand-ins."""
     sim = f"http://{options.host}"
+    routes = [(ACRONIS_DC, options.acronis_port), (CONTROLLER_URI, options.controller_port)]
+    if options.jwt:  # the JWKS host: the Acronis API simulator serves the keys
+        routes.append((JWKS_URL, options.acronis_port))
     argv = [
         str(MITMDUMP),
         "--listen-host",
@@ -123,15 +128,11 @@ def outbound_proxy(options: StackOptions, files: StackFiles, faults: tuple[str, 
         str(ADDONS / "faults.py"),
         "--set",
         f"audit_log={files.audit_log}",
-        "--set",
-        f"audit_allow={_authority(ACRONIS_DC)}",
-        "--set",
-        f"audit_allow={_authority(CONTROLLER_URI)}",
-        "--set",
-        f"standins={_authority(ACRONIS_DC)}={sim}:{options.acronis_port}",
-        "--set",
-        f"standins={_authority(CONTROLLER_URI)}={sim}:{options.controller_port}",
     ]
+    for url, _ in routes:
+        argv += ["--set", f"audit_allow={_authority(url)}"]
+    for url, port in routes:
+        argv += ["--set", f"standins={_authority(url)}={sim}:{port}"]
     for spec in faults:
         argv += ["--set", f"faults={spec}"]
     return Component("outbound-proxy", argv, ready_port=(options.host, options.outbound_port))

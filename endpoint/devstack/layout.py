@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from endpoint.provisioning.demo import POSTMAN_PARTNER_ID
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TENANT = "00000000-0000-0000-0000-000000000000"  # mapped to "Demo Customer" by the demo data
 # Names the stand-ins answer for: nothing leaves the machine, the allowlist admits only these two.
@@ -14,6 +16,16 @@ ACRONIS_DC = "https://eu8-cloud.acronis.com"
 CONTROLLER_URI = "https://controller.example.net:6308/"
 SIM_CLIENT_ID, SIM_CLIENT_SECRET = "sim-client", "sim-secret"  # the Acronis simulator's default client
 SECRET_ENV = "CONNECTOR_LOCAL_ACRONIS_SECRET"
+# Gateway mode: the identity provider's host (its JWKS is served by the Acronis API simulator), the endpoint
+# ids the gateway may name (both forms the docs show), and the demo partner admin of the mapping scenario.
+JWKS_URL = "https://acronis.cloud/api/idp/v1/keys"
+ENDPOINT_IDS = (
+    "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
+    "cti.a.p.acgw.endpoint.v1.1~vendor.app.endpoint.v1.1",
+)
+GATEWAY_LOGIN = "reseller-admin"
+# --gateway: which transport /callback accepts (APS routes are always OAuth 1.0).
+CALLBACK_AUTH = {"oauth1": ("oauth1",), "jwt": ("acronis_jwt",), "both": ("oauth1", "acronis_jwt")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +41,17 @@ class StackOptions:
     admin_login: str = "admin"
     demo_items: int = 20  # alerts/workloads queued at start for the outbox worker
     proxies: bool = True  # False: only the endpoint, on a plain-http public URL (no mitmproxy)
+    gateway: str = "oauth1"  # a key of CALLBACK_AUTH; jwt/both need the proxies (the JWKS comes through them)
+
+    def __post_init__(self) -> None:
+        if self.gateway not in CALLBACK_AUTH:
+            raise ValueError(f"gateway: one of {', '.join(CALLBACK_AUTH)}")
+        if self.jwt and not self.proxies:
+            raise ValueError("--gateway jwt needs the proxies: the JWKS is fetched through the outbound one")
+
+    @property
+    def jwt(self) -> bool:
+        return "acronis_jwt" in CALLBACK_AUTH[self.gateway]
 
     @property
     def public_url(self) -> str:
@@ -88,6 +111,19 @@ class StackFiles:
     def spool(self) -> Path:
         return self.root / "spool"
 
+    @property
+    def keys(self) -> Path:
+        """The Acronis API simulator's signing keys (0700, files 0600); the gateway simulator signs too."""
+        return self.root / "acronis-keys"
+
+    @property
+    def gateway_password(self) -> Path:
+        return self.root / "gateway-partner-password"
+
+    @property
+    def gateway_state(self) -> Path:
+        return self.root / "gateway-sim-state.json"
+
 
 def write_config(options: StackOptions, files: StackFiles) -> None:
     """The connector's config for this run (regenerated on every start; it holds no secret)."""
@@ -96,6 +132,7 @@ def write_config(options: StackOptions, files: StackFiles) -> None:
         "[endpoint]",
         f'public_base_url = "{options.public_url}"',
         f'trusted_proxies = ["{options.host}/32"]' if options.proxies else "allow_plain_http = true",
+        *([f"callback_auth = {_toml_list(CALLBACK_AUTH[options.gateway])}"] if options.jwt else []),
         "[server]",
         f'host = "{options.host}"',
         f"port = {options.endpoint_port}",
@@ -123,15 +160,37 @@ def write_config(options: StackOptions, files: StackFiles) -> None:
             f'client_id = "{SIM_CLIENT_ID}"',
             f'client_secret_env = "{SECRET_ENV}"',
         ]
+    if options.jwt:
+        lines += [
+            "[acronis_jwt]  # the keys come through [proxy], like every outbound call",
+            f'jwks_url = "{JWKS_URL}"',
+            f"endpoint_ids = {_toml_list(ENDPOINT_IDS)}",
+            "[callbacks]",
+            "mirroring = true",
+            f'mirrored_partners_parent = "{POSTMAN_PARTNER_ID}"  # the demo root partner',
+        ]
     files.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _toml_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{value}"' for value in values) + "]"
 
 
 def admin_password(files: StackFiles) -> str:
     """The demo admin's password: generated once, kept owner-only, reused on every start."""
-    if files.admin_password.exists():
-        return files.admin_password.read_text(encoding="utf-8").strip()
+    return _kept_password(files.admin_password)
+
+
+def gateway_partner_password(files: StackFiles) -> str:
+    """The password of the gateway scenarios' partner admin (same rules as the demo admin's)."""
+    return _kept_password(files.gateway_password)
+
+
+def _kept_password(path: Path) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
     password = secrets.token_urlsafe(18)
-    fd = os.open(files.admin_password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(password + "\n")
     return password

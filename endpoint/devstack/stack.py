@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import TextIO
 
-from endpoint.devstack import components
+from endpoint.devstack import components, gateway
 from endpoint.devstack.components import child_env
 from endpoint.devstack.layout import (
     ACRONIS_DC,
@@ -24,6 +24,7 @@ from endpoint.devstack.layout import (
     StackFiles,
     StackOptions,
     admin_password,
+    gateway_partner_password,
     shown,
     write_config,
 )
@@ -54,6 +55,13 @@ class LocalStack:
             files,
             {"CONNECTOR_ADMIN_PASSWORD": admin_password(files)},
         )
+        if options.jwt:
+            _run_once(
+                "gateway-partner",
+                [sys.executable, "-m", "endpoint.devstack.gateway", "--config", str(files.config)],
+                files,
+                {gateway.PASSWORD_ENV: gateway_partner_password(files)},
+            )
         if not options.proxies:
             self.start(components.endpoint(options, files))
             return
@@ -169,6 +177,7 @@ def print_summary(options: StackOptions, files: StackFiles, out: TextIO) -> None
             ("Acronis API simulator", f"{local}:{options.acronis_port} (stands in for {ACRONIS_DC})"),
             ("controller simulator", f"{local}:{options.controller_port} (stands in for {CONTROLLER_URI})"),
             ("outbox worker", f"running ({options.demo_items} demo items queued)"),
+            *(gateway.summary_rows(options, files) if options.jwt else []),
             ("audit log, outbound", shown(files.audit_log)),
             ("audit log, inbound", shown(files.logs / "inbound-audit.jsonl")),
             ("mitmproxy CA (trust it)", shown(files.ca_cert)),
@@ -181,12 +190,15 @@ def print_summary(options: StackOptions, files: StackFiles, out: TextIO) -> None
         ("process logs", f"{shown(files.logs)}/"),
     ]
     lines += [f"  {label + ':':<35}{value}" for label, value in rows]
-    lines += [
-        "",
-        "A signed callback, as the controller sends it"
-        + (" (through the inbound proxy):" if options.proxies else ":"),
-        f"  {call}",
-    ]
+    lines.append("")
+    if options.gateway != "jwt":  # with the gateway's JWT only, /callback refuses OAuth 1.0 signatures
+        lines += [
+            "A signed callback, as the controller sends it"
+            + (" (through the inbound proxy):" if options.proxies else ":"),
+            f"  {call}",
+        ]
+    if options.jwt:
+        lines += gateway.summary_lines(options, files)
     if options.proxies:
         lines += [
             "The whole APS lifecycle through both proxies (the connector calls the controller back):",

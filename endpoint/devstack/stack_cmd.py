@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from endpoint.devstack.layout import CALLBACK_AUTH
 from endpoint.devstack.stack import StackOptions, run_stack
 from endpoint.settings import Settings
 
@@ -29,6 +31,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="only the endpoint, on a plain-http public URL (no mitmproxy, simulators or worker)",
     )
     parser.add_argument(
+        "--gateway",
+        choices=list(CALLBACK_AUTH),
+        default=defaults.gateway,
+        help="how /callback authenticates: oauth1 (the controller's signature), jwt (the Acronis gateway's "
+        "Bearer JWT, keys fetched through the outbound proxy; mirroring on), both (chosen by the scheme)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -40,6 +49,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """The stack writes its own config; only the flags above (and --host) apply."""
+    if args.gateway != "oauth1" and args.no_proxies:
+        print(
+            "stack: --gateway jwt needs the proxies (the JWKS comes through the outbound one)",
+            file=sys.stderr,
+        )
+        return 2
     options = StackOptions(
         data_dir=args.data_dir,
         host=args.host or StackOptions().host,
@@ -51,5 +66,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         demo_items=args.demo_items,
         proxies=not args.no_proxies,
+        gateway=args.gateway,
     )
     return run_stack(options, faults=tuple(args.fault))

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,6 +70,39 @@ class Rig:
         ]
         return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
 
+    def gateway(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The gateway simulator CLI, through the inbound proxy, signing with the stack's key ring."""
+        files = self.stack.files
+        argv = [
+            sys.executable,
+            "-m",
+            "simulators.gateway",
+            "--url",
+            self.options.public_url + "callback",
+            "--keys-dir",
+            str(files.keys),
+            "--ca-bundle",
+            str(files.ca_cert),
+            *args,
+        ]
+        return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    def jwks(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The gateway CLI's controls of the identity provider at the Acronis API simulator."""
+        simulator = f"http://127.0.0.1:{self.options.acronis_port}"
+        argv = [sys.executable, "-m", "simulators.gateway", "jwks", *args, "--simulator", simulator]
+        return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    def jwks_fetches(self) -> list[dict[str, Any]]:
+        """The endpoint's key fetches as the outbound proxy audited them."""
+        return [
+            line
+            for line in self.audit()
+            if line["host"] == "acronis.cloud"
+            and line["method"] == "GET"
+            and line["path"] == "/api/idp/v1/keys"
+        ]
+
     def callback_users_read(self) -> subprocess.CompletedProcess[str]:
         return self.controller(
             "callback",
@@ -106,21 +141,23 @@ class Rig:
         return f"outbox: {self.outbox()}\nworker log tail:\n" + "\n".join(worker_log)
 
 
-@pytest.fixture(scope="package")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+@contextmanager
+def running_rig(data_dir: Path, **options: Any) -> Iterator[Rig]:
+    """The whole stack on free ports, up until the demo items are delivered; no orphans afterwards."""
     if not MITMDUMP.exists():
         pytest.skip(f"{MITMDUMP} missing: run scripts/setup (mitmproxy lives in .venv-mitm)")
     endpoint, inbound, outbound, acronis, controller = free_ports(5)
-    options = StackOptions(
-        data_dir=tmp_path_factory.mktemp("stack"),
+    stack_options = StackOptions(
+        data_dir=data_dir,
         endpoint_port=endpoint,
         inbound_port=inbound,
         outbound_port=outbound,
         acronis_port=acronis,
         controller_port=controller,
         demo_items=10,
+        **options,
     )
-    stack = LocalStack(options)
+    stack = LocalStack(stack_options)
     try:
         stack.up()
         rig = Rig(stack)
@@ -129,5 +166,18 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         yield rig
     finally:
         stack.down()
-        leftovers = subprocess.run(["pgrep", "-f", str(options.data_dir)], capture_output=True, text=True)
+        leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
         assert leftovers.stdout.strip() == "", f"orphan processes: {leftovers.stdout}"
+
+
+@pytest.fixture(scope="package")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with running_rig(tmp_path_factory.mktemp("stack")) as rig:
+        yield rig
+
+
+@pytest.fixture(scope="module")
+def gateway_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """The stack in gateway mode: /callback takes only the gateway's Bearer JWT (keys via the proxy)."""
+    with running_rig(tmp_path_factory.mktemp("gateway-stack"), gateway="jwt") as rig:
+        yield rig

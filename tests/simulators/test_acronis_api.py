@@ -15,6 +15,7 @@ import tornado.web
 
 from simulators.acronis_api import make_app, parse_clients
 from simulators.acronis_state import SimulatorState
+from simulators.keyring import load_keys
 from tests.simulators.harness import ROOT, Simulator, Tls
 from tests.simulators.test_acronis_state import ALERT, ITEM, basic
 
@@ -139,6 +140,27 @@ def test_command_line_serves_tls_and_records(simulator: Simulator, tls: Tls, tmp
         ) as response:
             assert response.status_code == 200
         assert json.loads(record.read_text().splitlines()[0])["endpoint"] == "token"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
+
+
+def test_command_line_keeps_the_jwks_keys_in_the_keys_dir(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulators.acronis_api", "--port", "0", "--keys-dir", str(keys)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = json.loads(proc.stdout.readline())["listening"]
+        with requests.get(url + "/api/idp/v1/keys", timeout=5) as response:
+            kids = [key["kid"] for key in response.json()["keys"]]
+        assert [k.kid for k in load_keys(keys)] == kids and len(kids) == 1
+        with requests.post(url + "/_sim/jwks/rotate", json={}, timeout=5) as response:
+            assert response.json()["signing_kid"] == load_keys(keys)[0].kid != kids[0]
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0

@@ -124,6 +124,20 @@ def test_faults_are_consumed_in_order_and_match_bodies() -> None:
         state.add_faults([{"endpoint": "alerts", "colour": "red"}])
 
 
+def test_clearing_faults_of_one_endpoint_keeps_the_others() -> None:
+    state = SimulatorState({})
+    state.add_faults([{"endpoint": "jwks", "count": -1}, {"endpoint": "alerts"}, {"endpoint": "jwks"}])
+    assert state.clear_faults("jwks") == 2 and [f.endpoint for f in state.faults] == ["alerts"]
+    assert state.clear_faults() == 1 and state.faults == []
+
+
+def test_reset_keeps_the_identity_provider_keys() -> None:
+    state = SimulatorState({})
+    kid = state.keyring.signing_key().kid
+    state.reset()
+    assert state.keyring.signing_key().kid == kid  # verifiers cache them; a reset must not pull them away
+
+
 def test_record_file_and_reset(tmp_path: Path) -> None:
     record = tmp_path / "record.jsonl"
     state = SimulatorState({}, record_path=str(record))

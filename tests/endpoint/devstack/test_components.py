@@ -57,3 +57,16 @@ def test_missing_mitmproxy_environment_is_explained(monkeypatch: pytest.MonkeyPa
 def test_waiting_for_the_ca_times_out_clearly(tmp_path: Path) -> None:
     with pytest.raises(StackError, match="mitmproxy CA"):
         components.wait_for_ca(StackFiles(tmp_path), timeout=0.1)
+
+
+def test_gateway_mode_routes_and_allows_the_identity_provider_and_keeps_the_keys() -> None:
+    options = StackOptions(gateway="jwt")
+    sets = settings_of(components.outbound_proxy(options, FILES).argv)
+    assert (
+        "audit_allow=acronis.cloud:443" in sets and "standins=acronis.cloud:443=http://127.0.0.1:9101" in sets
+    )
+    assert "audit_allow=eu8-cloud.acronis.com:443" in sets  # the data center stays allowed
+    assert "acronis.cloud:443" not in " ".join(settings_of(components.outbound_proxy(OPTIONS, FILES).argv))
+    simulator = components.acronis_simulator(options, FILES).argv
+    assert simulator[simulator.index("--keys-dir") + 1] == "/data/acronis-keys"
+    assert "--keys-dir" not in components.acronis_simulator(OPTIONS, FILES).argv

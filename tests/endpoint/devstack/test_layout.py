@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import stat
+import tomllib
 from pathlib import Path
+
+import pytest
 
 from endpoint.devstack.layout import (
     ACRONIS_DC,
     CONTROLLER_URI,
+    ENDPOINT_IDS,
+    JWKS_URL,
     REPO,
     SECRET_ENV,
     StackFiles,
     StackOptions,
     admin_password,
+    gateway_partner_password,
     shown,
     write_config,
 )
@@ -57,3 +63,32 @@ def test_admin_password_is_generated_once_owner_only(tmp_path: Path) -> None:
 def test_shown_paths() -> None:
     assert shown(REPO / "var" / "local") == "var/local"
     assert shown(Path("/elsewhere/x")) == "/elsewhere/x"
+
+
+def test_gateway_modes_write_the_jwt_settings(tmp_path: Path) -> None:
+    files = StackFiles(tmp_path)
+    write_config(StackOptions(gateway="jwt"), files)
+    config = tomllib.loads(files.config.read_text())
+    assert config["endpoint"]["callback_auth"] == ["acronis_jwt"]
+    assert config["acronis_jwt"] == {"jwks_url": JWKS_URL, "endpoint_ids": list(ENDPOINT_IDS)}
+    assert config["callbacks"]["mirroring"] is True
+    assert config["proxy"]["ca_bundle"] == str(files.ca_cert)  # the JWKS comes through the outbound proxy
+    write_config(StackOptions(gateway="both"), files)
+    assert tomllib.loads(files.config.read_text())["endpoint"]["callback_auth"] == ["oauth1", "acronis_jwt"]
+    write_config(StackOptions(), files)
+    assert "callback_auth" not in files.config.read_text() and "acronis_jwt" not in files.config.read_text()
+
+
+def test_gateway_mode_is_validated() -> None:
+    assert StackOptions(gateway="both").jwt and not StackOptions().jwt
+    with pytest.raises(ValueError, match="one of"):
+        StackOptions(gateway="saml")
+    with pytest.raises(ValueError, match="needs the proxies"):
+        StackOptions(gateway="jwt", proxies=False)
+
+
+def test_the_gateway_partner_password_is_kept_like_the_admin_one(tmp_path: Path) -> None:
+    files = StackFiles(tmp_path)
+    first = gateway_partner_password(files)
+    assert gateway_partner_password(files) == first != admin_password(files)
+    assert stat.S_IMODE(files.gateway_password.stat().st_mode) == 0o600

@@ -69,3 +69,14 @@ def test_no_proxies_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults: seen.append(options) or 0)
     assert stack_cmd.run(parse("--no-proxies", "--host", "127.0.0.2"), make_settings()) == 0
     assert seen[0].proxies is False and seen[0].host == "127.0.0.2" and seen[0].endpoint_port == 8080
+
+
+def test_gateway_flag(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[StackOptions] = []
+    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults: seen.append(options) or 0)
+    assert stack_cmd.run(parse("--gateway", "jwt"), make_settings()) == 0
+    assert seen[0].gateway == "jwt" and seen[0].jwt
+    assert stack_cmd.run(parse("--gateway", "both", "--no-proxies"), make_settings()) == 2
+    assert "needs the proxies" in capsys.readouterr().err and len(seen) == 1
+    with pytest.raises(SystemExit):
+        parse("--gateway", "saml")

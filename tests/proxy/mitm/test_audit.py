@@ -287,3 +287,32 @@ def test_script_loads_like_mitmdump_s(mitm_dir: Path) -> None:
     with taddons.context() as tctx:
         script = tctx.script(str(mitm_dir / "audit.py"))
         assert [type(a).__name__ for a in script.addons] == ["AuditLog"]
+
+
+def test_the_jwks_fetch_is_audited_like_any_flow(rig: Rig, make_flow: FlowFactory) -> None:
+    """The endpoint's key fetch in the stack's gateway mode: allowed, routed to the simulator, one line."""
+    rig.configure(
+        audit_allow=["eu8-cloud.acronis.com:443", "controller.example.net:6308", "acronis.cloud:443"],
+        audit_bodies=True,
+    )
+    f = make_flow("http://127.0.0.1:9101/api/idp/v1/keys")
+    f.metadata.update(
+        {
+            META_ORIGIN: ("https", "acronis.cloud", 443),
+            META_STANDIN: "http://127.0.0.1:9101",
+            META_ANSWERED_BY: "stand-in",
+        }
+    )
+    jwks = {"keys": [{"use": "sig", "kty": "RSA", "kid": "k1", "alg": "RS256", "n": "AQAB", "e": "AQAB"}]}
+    rig.complete(f, http.Response.make(200, json.dumps(jwks), {"Content-Type": "application/json"}))
+    elsewhere = rig.complete(make_flow("https://eu8.acronis.cloud/api/idp/v1/keys"))
+    (line, blocked) = rig.lines()
+    assert (line["method"], line["host"], line["port"], line["path"], line["status"]) == (
+        "GET",
+        "acronis.cloud",
+        443,
+        "/api/idp/v1/keys",
+        200,
+    )
+    assert line["answered_by"] == "stand-in" and json.loads(line["resp_body"]) == jwks  # public keys only
+    assert elsewhere.response.status_code == 403 and blocked["answered_by"] == "blocked"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from mitmproxy import exceptions, http
@@ -136,3 +137,36 @@ def test_script_loads_like_mitmdump_s(mitm_dir: Path) -> None:
     with taddons.context() as tctx:
         script = tctx.script(str(mitm_dir / "standins.py"))
         assert [type(a).__name__ for a in script.addons] == ["StandIns"]
+
+
+# The local stack in gateway mode: the data center, the controller and the identity provider (its JWKS).
+STACK_ROUTES = [
+    "eu8-cloud.acronis.com:443=http://127.0.0.1:9101",
+    "controller.example.net:6308=http://127.0.0.1:9102",
+    "acronis.cloud:443=http://127.0.0.1:9101",
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "routed"),
+    [
+        ("https://acronis.cloud/api/idp/v1/keys", True),  # the JWKS the endpoint fetches
+        ("https://ACRONIS.cloud./api/idp/v1/keys", True),
+        ("https://eu8-cloud.acronis.com/api/idp/v1/keys", True),
+        ("https://eu8.acronis.cloud/api/idp/v1/keys", False),  # another DC form is not the identity provider
+        ("https://acronis.cloud.attacker.example/api/idp/v1/keys", False),
+        ("https://acronis.cloud:8443/api/idp/v1/keys", False),
+    ],
+)
+def test_the_identity_provider_is_an_exact_stand_in(make_flow: FlowFactory, url: str, routed: bool) -> None:
+    addon = StandIns()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, standins=STACK_ROUTES)
+        flow = make_flow(url, tls=True)
+        raw_path = flow.request.data.path
+        addon.request(flow)
+        assert (flow.request.host == "127.0.0.1") is routed
+        assert flow.request.data.path == raw_path
+        if routed:  # the audit line and the allowlist see the name the endpoint asked for
+            assert flow.metadata[META_ORIGIN][1].rstrip(".") == urlsplit(url).hostname.rstrip(".")
+            assert flow.request.headers["Host"] == urlsplit(url).netloc
