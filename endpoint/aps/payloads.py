@@ -1,4 +1,4 @@
-"""APS request bodies: JSON Schemas and parse_*(raw) -> frozen dataclasses (PayloadError on anything else).
+"""APS request inputs: JSON Schemas and parse_*(raw) -> frozen dataclasses or values (PayloadError otherwise).
 
 The controller adds aps metadata (status, subscription, revision, links) and may add properties a newer
 APP-META declares, so APS objects are open; only the fields below are read, each strictly typed.
@@ -7,6 +7,8 @@ APP-META declares, so APS objects are open; only the fields below are read, each
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,9 @@ from endpoint.callbacks.schemas import EMAIL, LOGIN, NAME, UUID, compile_schema,
 from endpoint.errors import PayloadError
 
 MAX_SETTINGS_BYTES = 16 * 1024
+# A package version as APP-META writes it ("1.0", "2.3-14"): bounded, printable, nothing to escape in a log.
+_VERSION = re.compile(rb"[A-Za-z0-9._+~-]{1,64}")
+_VERSION_RULE = "Bad request: version must be given once, 1-64 letters, digits or . _ + ~ -."
 
 _APS_TYPE = {"type": "string", "minLength": 1, "maxLength": 255, "format": "text"}
 _APS_REF = {
@@ -202,6 +207,17 @@ def parse_event(raw: bytes) -> EventInput:
     document = _document(raw, "event")
     source = document["source"]
     return EventInput(document["event"], source["id"].lower(), source.get("type"))
+
+
+def parse_version(values: Sequence[bytes]) -> str:
+    """The ``version`` query argument of the upgrade call, from the raw (percent-decoded) values.
+
+    Raw on purpose: tornado's ``get_query_argument`` turns control characters into spaces and strips them,
+    which would quietly accept ``1.0%0A`` as ``1.0``. :raise PayloadError: absent, repeated or malformed.
+    """
+    if len(values) != 1 or not _VERSION.fullmatch(values[0]):
+        raise PayloadError(_VERSION_RULE, reason="upgrade without a usable version")
+    return values[0].decode("ascii")
 
 
 def _limit(resource: dict[str, Any] | None) -> int | None:

@@ -8,7 +8,6 @@ Errors are the APS error body {"code", "error", "message"}.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from endpoint.aps import instances
@@ -22,13 +21,13 @@ from endpoint.aps.payloads import (
     parse_tenant_update,
     parse_user,
     parse_user_update,
+    parse_version,
 )
 from endpoint.aps.service import ApsService
 from endpoint.auth.identity import VerifiedConsumer
-from endpoint.errors import NotFound, PayloadError
+from endpoint.errors import NotFound
 from endpoint.web.base import BaseHandler
 
-_VERSION = re.compile(r"[A-Za-z0-9._+~-]{1,64}")
 ERROR_NAMES = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -135,13 +134,8 @@ class UpgradeHandler(ApsHandler):
 
     async def post(self, app_id: str) -> None:
         ctx = await self.context()
-        versions = self.get_query_arguments("version")
-        if len(versions) != 1 or not _VERSION.fullmatch(versions[0]):
-            raise PayloadError(
-                "Bad request: version must be given once, 1-64 letters, digits or . _ + ~ -.",
-                reason="upgrade without a usable version",
-            )
-        self.answer(await self.unit(instances.upgrade_instance, ctx, self.resource_id(app_id), versions[0]))
+        version = parse_version(self.request.query_arguments.get("version", []))
+        self.answer(await self.unit(instances.upgrade_instance, ctx, self.resource_id(app_id), version))
 
 
 class ConnectionTestHandler(ApsHandler):

@@ -6,6 +6,7 @@ import peewee as pw
 import pytest
 
 from endpoint.aps import instances
+from endpoint.aps.context import Outcome
 from endpoint.aps.payloads import AppInput
 from endpoint.errors import AuthenticationFailed, Conflict, NotFound, PayloadError, Unavailable
 from models import ApsInstance, ApsResource
@@ -119,3 +120,22 @@ def test_removal_waits_for_the_tenants_and_leaves_a_tombstone(database: pw.Datab
     )
     assert outcome.status == 201
     assert [row.instance_id for row in ApsInstance.select()] == [OTHER_INSTANCE]
+
+
+def test_an_upgrade_records_the_version_it_came_from_once(database: pw.Database) -> None:
+    bound = bound_instance()
+    ctx = bound.ctx()
+    assert instances.upgrade_instance(ctx, INSTANCE_ID.upper(), "1.0-1") == Outcome(204)
+    first = ApsInstance.get_by_id(INSTANCE_ID)
+    assert first.upgraded_from == "1.0-1" and first.upgraded_at is not None
+    assert instances.upgrade_instance(ctx, INSTANCE_ID, "1.0-1") == Outcome(204)  # a repeat: no change
+    again = ApsInstance.get_by_id(INSTANCE_ID)
+    assert (again.upgraded_at, again.updated_at) == (first.upgraded_at, first.updated_at)
+    assert (again.settings, again.status, again.consumer_key) == (
+        first.settings,
+        first.status,
+        first.consumer_key,
+    )
+    with pytest.raises(NotFound):  # another instance's app id, under this instance's key
+        instances.upgrade_instance(ctx, OTHER_INSTANCE, "1.1")
+    assert ApsInstance.get_by_id(INSTANCE_ID).upgraded_from == "1.0-1"

@@ -14,6 +14,7 @@ from endpoint.aps.payloads import (
     parse_tenant_update,
     parse_user,
     parse_user_update,
+    parse_version,
 )
 from endpoint.errors import PayloadError
 from tests.endpoint.aps import APP_TYPE, INSTANCE_ID, tenant_body, user_body
@@ -106,3 +107,28 @@ def test_malformed_bodies_are_400(parse: Any, body: bytes, fragment: str) -> Non
     with pytest.raises(PayloadError) as caught:
         parse(body)
     assert fragment in caught.value.message
+
+
+@pytest.mark.parametrize("value", [b"1.0", b"2.3-14", b"1.0+build~rc_1", b"9" * 64])
+def test_upgrade_versions(value: bytes) -> None:
+    assert parse_version([value]) == value.decode()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [b""],
+        [b"1.0", b"1.1"],
+        [b"9" * 65],
+        [b"1.0 beta"],
+        [b" 1.0"],
+        [b"1.0\n"],
+        [b"1.0\x00"],
+        ["1.é".encode()],
+    ],
+)
+def test_unusable_upgrade_versions_are_400(values: list[bytes]) -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_version(values)
+    assert "version" in caught.value.message

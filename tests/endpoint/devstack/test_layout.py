@@ -22,6 +22,7 @@ from endpoint.devstack.layout import (
     shown,
     write_config,
 )
+from endpoint.provisioning.demo import POSTMAN_PARTNER_ID
 from endpoint.settings import load_settings
 
 
@@ -72,6 +73,10 @@ def test_gateway_modes_write_the_jwt_settings(tmp_path: Path) -> None:
     assert config["endpoint"]["callback_auth"] == ["acronis_jwt"]
     assert config["acronis_jwt"] == {"jwks_url": JWKS_URL, "endpoint_ids": list(ENDPOINT_IDS)}
     assert config["callbacks"]["mirroring"] is True
+    settings = load_settings(files.config, {})  # every value as the endpoint validates it
+    assert settings.endpoint.callback_auth == ("acronis_jwt",)
+    assert settings.acronis_jwt.endpoint_ids == ENDPOINT_IDS and settings.acronis_jwt.jwks_url == JWKS_URL
+    assert settings.callbacks.mirroring and settings.callbacks.mirrored_partners_parent == POSTMAN_PARTNER_ID
     assert config["proxy"]["ca_bundle"] == str(files.ca_cert)  # the JWKS comes through the outbound proxy
     write_config(StackOptions(gateway="both"), files)
     assert tomllib.loads(files.config.read_text())["endpoint"]["callback_auth"] == ["oauth1", "acronis_jwt"]

@@ -304,7 +304,17 @@ def test_the_upgrade_call_records_the_version_once(aps: Aps) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["", "?version=", "?version=1.0&version=1.1", "?version=" + "9" * 65, "?version=1.0%20beta"]
+    "query",
+    [
+        "",
+        "?version=",
+        "?version=1.0&version=1.1",
+        "?version=" + "9" * 65,
+        "?version=1.0%20beta",
+        "?version=1.0%0A",
+        "?version=1.0%00",
+        "?version=1.%C3%A9",
+    ],
 )
 def test_an_upgrade_without_a_usable_version_is_400_and_changes_nothing(aps: Aps, query: str) -> None:
     create_instance(aps)
@@ -317,6 +327,7 @@ def test_an_upgrade_is_signed_and_bound_like_every_aps_route(aps: Aps, live: Liv
     create_instance(aps)
     unsigned = requests.post(f"{live.base_url}/app/{INSTANCE}/upgrade?version=1.0", timeout=5)
     aps_error(unsigned, 401)
+    aps_error(aps("POST", f"/app/{INSTANCE}/upgrade?version=1.0", key=OTHER_KEY, secret=OTHER_SECRET), 401)
     other = str(uuid.uuid4())
     aps_error(aps("POST", f"/app/{other}/upgrade?version=1.0"), 404)  # not this key's instance
     assert aps("DELETE", f"/app/{INSTANCE}").status_code == 204
