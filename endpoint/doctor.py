@@ -1,9 +1,10 @@
 """``connector doctor``: one line per check of what the service needs, and what to do when one fails.
 
 Checks, in the order a failure explains the next: the configuration, the database (reachable, schema
-current), the outbound proxy (configured, its CA and password present, accepting connections), then each
-pinned APS controller and each configured Acronis data center through that proxy (any HTTP answer counts
-as reachable: doctor has no credentials to spend). Exit 0 when every check passed, else 1.
+current; with mirroring, the parent of mirrored partners is a partner organization), the outbound proxy
+(configured, its CA and password present, accepting connections), then each pinned APS controller and
+each configured Acronis data center through that proxy (any HTTP answer counts as reachable: doctor has no
+credentials to spend). Exit 0 when every check passed, else 1.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import requests
 
 from endpoint.problems import describe_request_error
 from endpoint.settings import Settings
-from models import MIGRATIONS, ApsInstance, init_database
+from models import MIGRATIONS, PARTNER, ApsInstance, Organization, init_database
 from models.aps import ACTIVE
 from models.diagnose import describe_database_error, redacted
 from models.migrations import current_version
@@ -60,6 +61,8 @@ def checks(settings: Settings, environ: Mapping[str, str], *, offline: bool = Fa
         f"public URL {public}" if public else "endpoint.public_base_url is not set (needed to serve)",
     )
     database = yield from _database(settings)
+    if database is not None and settings.callbacks.mirroring:
+        yield _mirroring_parent(database, settings.callbacks.mirrored_partners_parent)
     if offline:
         return
     session = yield from _proxy(settings, environ)
@@ -93,6 +96,21 @@ def _database(settings: Settings) -> Iterator[Check]:
     else:
         yield Check("database", True, f"{redacted(url)}: schema version {version} (current)")
     return database
+
+
+def _mirroring_parent(database: pw.Database, parent_id: str) -> Check:
+    """Mirrored partners are created under callbacks.mirrored_partners_parent: it must be a partner."""
+    with database.connection_context():
+        parent = Organization.get_or_none(Organization.id == parent_id.lower())
+    if parent is None or parent.kind != PARTNER:
+        found = "no organization" if parent is None else f"a {parent.kind}"
+        return Check(
+            "mirroring",
+            False,
+            f"callbacks.mirrored_partners_parent {parent_id} is {found}: name a partner organization "
+            "(`connector init` prints the root partner's id); until then partner.mirroring.enable gets 503",
+        )
+    return Check("mirroring", True, f"mirrored partners go under {parent.name} ({parent.id})")
 
 
 def _proxy(settings: Settings, environ: Mapping[str, str]) -> Iterator[Check]:

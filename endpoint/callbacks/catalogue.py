@@ -68,6 +68,8 @@ class CallbackSpec:
     new_password: bool = False
     # False for mirroring: no X-CyberApp-Auth; the acting party is the Acronis partner context.tenant_id.
     end_user: bool = True
+    # Payload rules a JSON Schema cannot say, run right after it (raise PayloadError).
+    payload_rules: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def replayable(self) -> bool:
@@ -208,13 +210,15 @@ def _mirroring(parent: str) -> list[CallbackSpec]:
 
     return [
         CallbackSpec(
-            callback_id=m.CALLBACK_PREFIX + name,
-            request_type=m.REQUEST_PREFIX + name,
-            response_type=m.success_type(name),
-            payload_schema=schema,
-            service=adapt(service),
-            writes=writes,
+            callback_id=m.CALLBACK_PREFIX + cb.name,
+            request_type=m.REQUEST_PREFIX + cb.name,
+            response_type=m.success_type(cb.name),
+            payload_schema=cb.schema,
+            service=adapt(cb.service),
+            writes=cb.writes,
+            needs_datacenter=cb.needs_datacenter,
             end_user=False,
+            payload_rules=cb.rules,
         )
-        for name, schema, service, writes in m.CALLBACKS
+        for cb in m.CALLBACKS
     ]

@@ -110,6 +110,8 @@ class CallbackDispatcher:
         message = first_error_message(spec.payload_schema, envelope.payload, "payload")
         if message is not None:
             raise PayloadError(message)
+        if spec.payload_rules is not None:
+            spec.payload_rules(envelope.payload)
         if spec.needs_datacenter and envelope.datacenter_url is None:
             raise PayloadError("Malformed request: context.datacenter_url is required for this callback.")
         return spec

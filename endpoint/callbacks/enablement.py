@@ -79,7 +79,7 @@ def write(org_id: str, vendor_tenant_id: str, acronis_tenant_id: str, datacenter
         require_partner(org_id)
         if vendor_tenant_id.lower() != org_id.lower():
             raise Forbidden(reason="enablement.write: vendor_tenant_id is not the acting organization")
-        refuse_if_mirrored(acronis_tenant_id, org_id)  # one enablement model per partner (409)
+        refuse_if_mirrored([acronis_tenant_id], [org_id])  # one enablement model per partner (409)
         current = OrganizationMapping.get_or_none(OrganizationMapping.organization == org_id)
         if current is not None:
             if current.acronis_tenant_id != acronis_tenant_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ __all__ = ["MAX_DEPTH", "Envelope", "MalformedCallback", "parse_callback_request
 
 _ECHO_MAX = 64  # longest request_id echoed back in an error envelope
 _UNECHOABLE = re.compile(r"[^\x21-\x7e]")
+_ZERO_DATE = "0001-01-01"  # the zero time (Go's), whatever its offset: created_at "not given"
 
 _ENVELOPE = compile_schema(ENVELOPE_SCHEMA)
 
@@ -43,6 +45,18 @@ class Envelope:
     tenant_id: str
     datacenter_url: str | None  # normalized: lower-case host, no trailing slash
     payload: dict[str, Any] = field(default_factory=dict)
+
+    def created_at_skew(self, now: float) -> float | None:
+        """Seconds from ``created_at`` to ``now`` (negative: from the future), for the log only; None when
+        it is the zero time (``0001-01-01T00:00:00Z``, Acronis' mirroring examples), which means "not
+        given", or a time Python cannot represent (a leap second)."""
+        if self.created_at.startswith(_ZERO_DATE):
+            return None
+        try:
+            created = dt.datetime.fromisoformat(self.created_at.upper())
+        except ValueError:
+            return None
+        return now - created.timestamp()
 
 
 def parse_callback_request(raw: bytes) -> Envelope:

@@ -12,6 +12,7 @@ from endpoint.callbacks.enablement import require_enabled_partner
 from endpoint.callbacks.mirroring import refuse_if_mirrored
 from endpoint.errors import Conflict, PayloadError
 from models import CUSTOMER, Organization, OrganizationMapping, db
+from models.mirroring import MirroredTenant
 
 log = logging.getLogger(__name__)
 
@@ -20,24 +21,28 @@ DUPLICATE_MESSAGE = "An Acronis tenant appears more than once in this request."
 
 
 def topology(org_id: str, kind: str | None = None) -> dict[str, Any]:
-    """{"items": [{"id", "name"}]} for every customer below ORG at any depth, ordered by name then id.
+    """{"items": [{"id", "name"}]} for every customer below ORG at any depth (mirrored ones left out),
+    ordered by name then id.
 
     :raise Forbidden: ORG is not an active partner. :raise Conflict: ORG is not enabled.
     """
     require_enabled_partner(org_id, kind)
-    rows = Organization.customers_of(org_id).select(Organization.id, Organization.name).tuples()
+    rows = (
+        _mapped_model(Organization.customers_of(org_id)).select(Organization.id, Organization.name).tuples()
+    )
     return {"items": [{"id": cid, "name": name} for cid, name in rows]}
 
 
 def read(org_id: str, datacenter_url: str, kind: str | None = None) -> dict[str, Any]:
     """Every customer of ORG: mapped on this data center with its tenant, unmapped with its id only.
 
-    Customers mapped on another data center are left out so they cannot be mapped twice (§13 point 10).
+    Customers mapped on another data center are left out so they cannot be mapped twice (§13 point 10),
+    and so are mirrored customers.
     :raise Forbidden: ORG is not an active partner. :raise Conflict: ORG is not enabled.
     """
     require_enabled_partner(org_id, kind)
     rows = (
-        Organization.customers_of(org_id)
+        _mapped_model(Organization.customers_of(org_id))
         .select(Organization.id, OrganizationMapping.acronis_tenant_id, OrganizationMapping.datacenter_url)
         .join(
             OrganizationMapping, pw.JOIN.LEFT_OUTER, on=(OrganizationMapping.organization == Organization.id)
@@ -51,6 +56,18 @@ def read(org_id: str, datacenter_url: str, kind: str | None = None) -> dict[str,
         elif mapped_dc == datacenter_url:
             items.append({"vendor_tenant_id": cid, "acronis_tenant_id": acronis_id})
     return {"items": items}
+
+
+def _mapped_model(customers: pw.ModelSelect) -> pw.ModelSelect:
+    """Leave out mirrored customers (CyberApp v2): an organization is mapped or mirrored, never both, so a
+    mapped partner above a mirrored one neither lists nor maps them."""
+    return (
+        customers.join(
+            MirroredTenant, pw.JOIN.LEFT_OUTER, on=(MirroredTenant.organization == Organization.id)
+        )
+        .where(MirroredTenant.id.is_null())
+        .switch(Organization)
+    )
 
 
 def write(org_id: str, modified: Sequence[dict[str, str]], datacenter_url: str) -> None:
@@ -71,7 +88,8 @@ def write(org_id: str, modified: Sequence[dict[str, str]], datacenter_url: str) 
         desired[vendor_id] = (item.get("acronis_tenant_id") or "").lower() or None
     with db.atomic():
         require_enabled_partner(org_id)
-        refuse_if_mirrored(None, org_id)  # a mirrored partner's customers come through set_state (409)
+        # Mapped or mirrored, never both (409): not for a mirrored partner, nor a mirrored customer or tenant.
+        refuse_if_mirrored([t for t in desired.values() if t is not None], [org_id, *desired])
         _check_customers(org_id, list(desired))
         current = _current(list(desired))
         _check_final_state(desired, current)

@@ -10,6 +10,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 RESPONSE_PREFIX = "cti.a.p.acgw.response.v1.0~"
+# The only response type whose payload is a JSON array (customer.mirroring.get_state); the others: objects.
+ARRAY_PAYLOAD_TYPES = frozenset({"cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.get_state.ok.v1.0"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +28,10 @@ def success_envelope(
     """A success body; the ``payload`` key is left out entirely when the response type defines none (§5).
 
     A payload is an object, except customer.mirroring.get_state's, which is an array.
+    :raise TypeError: a payload of the other shape (a bug: the answer would break the response schema).
     """
+    if payload is not None and isinstance(payload, list) != (response_type in ARRAY_PAYLOAD_TYPES):
+        raise TypeError(f"{response_type}: payload of the wrong JSON type ({type(payload).__name__})")
     body: dict[str, Any] = {"type": response_type, "request_id": request_id, "response_id": str(uuid.uuid4())}
     if payload is not None:
         body["payload"] = payload

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ORG_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,35}")
+# Organization ids are UUIDs (models/db.py new_id); not schemas.UUID_RE, to keep jsonschema out of settings.
+_ORG_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,15 +16,16 @@ class CallbacksSettings:
     # Mirrored enablement (CyberApp v2, the five partner/customer.mirroring callbacks). Off: they are
     # unknown callbacks (400 after authentication), as before.
     mirroring: bool = False
-    # The vendor organization (its id) under which the partner orgs mirrored for Acronis partners are
-    # created; required with mirroring (bootstrap's root partner is the usual choice).
+    # The id (a UUID, as `connector init` prints it) of the vendor partner organization under which the
+    # partner organizations mirrored for Acronis partners are created; required with mirroring (the root
+    # partner is the usual choice). `connector doctor` checks that it names a partner organization.
     mirrored_partners_parent: str = ""
 
     def __post_init__(self) -> None:
         if self.mirrored_partners_parent and not _ORG_ID.fullmatch(self.mirrored_partners_parent):
-            raise ValueError("mirrored_partners_parent: must be an organization id")
+            raise ValueError("mirrored_partners_parent: must be an organization id (a UUID)")
         if self.mirroring and not self.mirrored_partners_parent:
             raise ValueError(
-                "mirrored_partners_parent: required with mirroring on (the id of the vendor organization "
-                "mirrored partners go under, e.g. the root partner `connector init` created)"
+                "mirrored_partners_parent: required with mirroring on (the id of the vendor partner "
+                "organization mirrored partners go under, e.g. the root partner `connector init` created)"
             )

@@ -51,18 +51,25 @@ def target_customer(org_id: str, tenant_id: str, kind: str | None = None) -> str
 def _mirrored_in_subtree(org_id: str, tenant_id: str) -> tuple[str, str, bool] | None:
     """A customer mirrored for ``tenant_id`` (CyberApp v2) inside Subtree(ORG): no mapping row, same rules.
 
-    Only asked when no mapping matched, so the mapped hot path keeps its single query. A disabled mirrored
-    customer's organization is inactive: the caller answers 403 for it like for any disabled one.
+    Only asked when no mapping matched, so the mapped hot path keeps its single query. It counts as active
+    only while its organization is active, it is enabled, and so is its mirrored partner: a disabled
+    mirrored customer, or any customer of a disabled mirrored partner, gets 403.
     """
     subtree = Organization.subtree(org_id).select(Organization.id)
+    partner = MirroredTenant.alias()
     row = (
         Organization.select(Organization.id, Organization.kind, Organization.active)
         .join(MirroredTenant, on=(MirroredTenant.organization == Organization.id))
+        .join(partner, pw.JOIN.LEFT_OUTER, on=(partner.acronis_tenant_id == MirroredTenant.partner_tenant_id))
+        .select_extend(MirroredTenant.enabled, partner.enabled)
         .where((MirroredTenant.acronis_tenant_id == tenant_id) & Organization.id.in_(subtree))
         .tuples()
         .first()
     )
-    return None if row is None else (str(row[0]), row[1], bool(row[2]))
+    if row is None:
+        return None
+    target_id, kind, active, enabled, partner_enabled = row
+    return str(target_id), kind, bool(active) and bool(enabled) and bool(partner_enabled)
 
 
 def users_read(org_id: str, tenant_id: str, kind: str | None = None) -> dict[str, Any]:

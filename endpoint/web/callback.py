@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,9 @@ class CallbackHandler(BaseHandler):
             raise
         self.request_id = envelope.request_id
         self.log_fields.update(request_id=envelope.request_id, callback=envelope.callback_id)
+        skew = envelope.created_at_skew(time.time())  # logged only; None for the zero time (not given)
+        if skew is not None and abs(skew) > self.runtime.settings.endpoint.timestamp_window:
+            self.log_fields["created_skew"] = round(skew)
         assert self.consumer is not None
         # 4: a gateway token must be for this endpoint, which becomes the principal (401); OAuth: as is.
         self.consumer = bind_endpoint(self.consumer, envelope.endpoint_id, self.runtime.settings.acronis_jwt)

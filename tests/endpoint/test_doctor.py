@@ -83,3 +83,30 @@ def test_a_data_center_is_reached_through_the_proxy(
     assert lines[2].startswith(f"ok    proxy      {proxy.url} accepts connections")
     assert lines[3].startswith(f"ok    acronis    {web_server} answers (HTTP ")
     assert [flow["method"] for flow in proxy.flows] == ["GET"]  # the check went through the proxy
+
+
+def test_with_mirroring_the_parent_of_mirrored_partners_must_be_a_partner(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from models import CUSTOMER, PARTNER, Organization, init_database
+    from models.db import DatabaseSettings
+
+    bound = init_database(DatabaseSettings(url=database), create=False)
+    with bound.connection_context():
+        root = Organization.create(name="Vendor Root", kind=PARTNER)
+        shop = Organization.create(name="Shop", kind=CUSTOMER, parent=root)
+    missing = "99999999-9999-4999-8999-999999999999"
+    verdicts = {
+        root.id: "ok    mirroring  mirrored partners go under Vendor Root",
+        shop.id: f"FAIL  mirroring  callbacks.mirrored_partners_parent {shop.id} is a customer",
+        missing: f"FAIL  mirroring  callbacks.mirrored_partners_parent {missing} is no organization",
+    }
+    for parent, verdict in verdicts.items():
+        setting = f"callbacks.mirrored_partners_parent={parent}"
+        code, lines = doctor(
+            capsys, "--db", database, "--offline", "--set", "callbacks.mirroring=true", "--set", setting
+        )
+        assert code == (0 if verdict.startswith("ok") else 1)
+        assert lines[2].startswith(verdict), lines
+    code, lines = doctor(capsys, "--db", database, "--offline")
+    assert code == 0 and [line.split()[1] for line in lines[:-1]] == ["config", "database"]  # off: unchecked

@@ -9,7 +9,9 @@ import pytest
 
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.executors import DatabaseRunner
+from models import Organization
 from tests.endpoint.callbacks import RecordingHasher, World, build_world
+from tests.factories import create_org
 
 
 @pytest.fixture
@@ -34,3 +36,15 @@ def hasher() -> RecordingHasher:
 @pytest.fixture
 def dispatcher(runner: DatabaseRunner, hasher: RecordingHasher) -> CallbackDispatcher:
     return CallbackDispatcher("vendor.app", runner, hasher)
+
+
+@pytest.fixture
+def parent(database: pw.Database) -> Organization:
+    """callbacks.mirrored_partners_parent: the vendor partner organization mirrored partners go under."""
+    return create_org("Mirrored partners")
+
+
+@pytest.fixture
+def mirroring(runner: DatabaseRunner, hasher: RecordingHasher, parent: Organization) -> CallbackDispatcher:
+    """A dispatcher with mirroring switched on."""
+    return CallbackDispatcher("vendor.app", runner, hasher, parent.id)

@@ -56,6 +56,26 @@ def test_rfc3339_created_at_forms_are_accepted(created_at: str) -> None:
     assert parse_callback_request(encode(body(created_at=created_at))).created_at == created_at
 
 
+@pytest.mark.parametrize(
+    ("created_at", "skew"),
+    [
+        ("2023-04-10T15:33:01+00:00", 100.0),
+        ("2023-04-10T17:33:01.5+02:00", 100.0 - 0.5),
+        ("2023-04-10t15:34:41z", 0.0),
+        ("2023-04-10T15:36:21Z", -100.0),  # from the future
+        ("0001-01-01T00:00:00Z", None),  # the zero time of the mirroring examples: not given
+        ("0001-01-01T00:00:00+01:00", None),
+        ("2016-12-31T23:59:60Z", None),  # a leap second: valid, but not a Python datetime
+    ],
+)
+def test_created_at_skew_is_for_the_log_and_the_zero_time_has_none(
+    created_at: str, skew: float | None
+) -> None:
+    now = 1681140781.0 + 100  # 2023-04-10T15:34:41Z
+    env = parse_callback_request(encode(body(created_at=created_at)))
+    assert env.created_at_skew(now) == skew
+
+
 def test_tenant_and_datacenter_are_normalized() -> None:
     ctx = context(
         tenant_id=POSTMAN_PARTNER_TENANT.upper(), datacenter_url="https://EU8-Cloud.acronis.com:443/"

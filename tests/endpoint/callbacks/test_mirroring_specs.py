@@ -1,4 +1,4 @@
-"""The mirroring callbacks' CTIs and payload schemas, as the catalogue serves them."""
+"""The mirroring callbacks as the catalogue serves them: exact ids and types, data center, no end user."""
 
 from __future__ import annotations
 
@@ -6,51 +6,42 @@ import pytest
 
 from endpoint.callbacks.catalogue import build_catalogue
 from endpoint.callbacks.mirroring_specs import CALLBACKS, success_type
-from endpoint.callbacks.schemas import first_error_message
+from endpoint.callbacks.responses import ARRAY_PAYLOAD_TYPES
 
-NAMES = [name for name, *_ in CALLBACKS]
-
-
-def test_the_five_callbacks_with_their_exact_types() -> None:
-    catalogue = build_catalogue("vendor.app", mirroring_parent="b9c1a52c-280e-45cd-be77-ba927fc42950")
-    for name in NAMES:
-        spec = catalogue["cti.a.p.acgw.callback.v2.0~" + name]
-        assert spec.request_type == "cti.a.p.acgw.request.v1.1~" + name
-        assert (
-            spec.response_type.startswith("cti.a.p.acgw.response.v1.1~") and ".ok.v1.0" in spec.response_type
-        )
-        assert not spec.end_user
-    assert {name.split(".")[2] + "." + name.split(".")[4] for name in NAMES} == {
-        "partner.get_state",
-        "partner.enable",
-        "partner.reset",
-        "customer.get_state",
-        "customer.set_state",
-    }
-    assert not any("v2.0" in key for key in build_catalogue("vendor.app"))  # off by default
+PARENT = "b9c1a52c-280e-45cd-be77-ba927fc42950"
+# name -> (response type, context.datacenter_url required, writes)
+EXPECTED = {
+    "a.p.partner.mirroring.get_state.v1.0": ("a.p.partner.mirroring.get_state.ok.v1.0", False, False),
+    "a.p.partner.mirroring.enable.v1.0": ("a.p.partner.mirroring.enable.ok.v1.0", True, True),
+    "a.p.partner.mirroring.reset.v1.0": ("a.p.partner.mirroring.reset.ok.v1.0", False, True),
+    "a.p.customer.mirroring.get_state.v1.0": ("a.p.customer.mirroring.get_state.ok.v1.0", True, False),
+    "a.p.customer.mirroring.set_state.v1.0": ("a.p.customer.mirroring.set_state.ok.v1.0", True, True),
+}
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        (
-            "a.p.partner.mirroring.get_state.v1.0",
-            "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.get_state.ok.v1.0",
-        ),
-        (
-            "a.p.customer.mirroring.set_state.v1.0",
-            "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.set_state.ok.v1.0",
-        ),
-    ],
-)
-def test_success_types_insert_ok_before_the_version(name: str, expected: str) -> None:
-    assert success_type(name) == expected
+def test_the_five_callbacks_with_their_exact_ids_and_types() -> None:
+    catalogue = build_catalogue("vendor.app", mirroring_parent=PARENT)
+    served = {key: spec for key, spec in catalogue.items() if key.startswith("cti.a.p.acgw.callback.v2.0~")}
+    assert sorted(served) == sorted("cti.a.p.acgw.callback.v2.0~" + name for name in EXPECTED)
+    for name, (response, datacenter, writes) in EXPECTED.items():
+        spec = served["cti.a.p.acgw.callback.v2.0~" + name]
+        assert spec.request_type == "cti.a.p.acgw.request.v1.1~" + name  # its own name, payload or not
+        assert spec.response_type == "cti.a.p.acgw.response.v1.1~" + response
+        assert (spec.needs_datacenter, spec.writes, spec.end_user) == (datacenter, writes, False)
+        assert spec.replayable
 
 
-def test_settings_accept_flat_scalars_only() -> None:
-    _, schema, _, _ = CALLBACKS[1]  # partner enable
-    base = {"acronis_tenant_id": "aaaaaaaa-0000-4000-8000-000000000001", "acronis_tenant_name": "R"}
-    flat = {"a": "x", "b": 1, "c": True, "d": None, "e": 1.5}
-    assert first_error_message(schema, {**base, "settings": flat}, "payload") is None
-    assert first_error_message(schema, {**base, "settings": {"a": [1]}}, "payload") is not None
-    assert first_error_message(schema, {**base, "surprise": 1}, "payload") is not None
+def test_off_by_default_and_the_v1_callbacks_keep_their_end_user() -> None:
+    catalogue = build_catalogue("vendor.app")
+    assert not any("v2.0~" in key for key in catalogue)
+    assert all(spec.end_user for spec in catalogue.values())
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_success_types_insert_ok_before_the_version(name: str) -> None:
+    assert success_type(name) == "cti.a.p.acgw.response.v1.1~" + EXPECTED[name][0]
+
+
+def test_only_customer_get_state_answers_an_array() -> None:
+    arrays = {success_type(cb.name) for cb in CALLBACKS} & ARRAY_PAYLOAD_TYPES
+    assert arrays == {success_type("a.p.customer.mirroring.get_state.v1.0")} == ARRAY_PAYLOAD_TYPES

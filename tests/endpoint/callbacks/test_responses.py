@@ -68,3 +68,16 @@ def test_callback_response_is_frozen() -> None:
     response = CallbackResponse(200, {"type": NO_CONTENT})
     with pytest.raises(dataclasses.FrozenInstanceError):
         response.status = 500  # type: ignore[misc]
+
+
+GET_STATE_OK = "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.get_state.ok.v1.0"
+
+
+def test_only_customer_get_state_answers_an_array() -> None:
+    body = success_envelope(REQUEST_ID, GET_STATE_OK, [])
+    assert body["payload"] == [] and set(body) == {"type", "request_id", "response_id", "payload"}
+    with pytest.raises(TypeError):  # every other payload is an object (no top-level JSON arrays elsewhere)
+        success_envelope(REQUEST_ID, "cti.a.p.acgw.response.v1.0~a.p.topology.read.ok.v1.0", [])
+    with pytest.raises(TypeError):
+        success_envelope(REQUEST_ID, GET_STATE_OK, {"items": []})
+    assert "payload" not in success_envelope(REQUEST_ID, GET_STATE_OK, None)

@@ -16,6 +16,12 @@ def test_defaults_are_off() -> None:
     [
         ({"mirroring": True}, "mirrored_partners_parent: required with mirroring on"),
         ({"mirrored_partners_parent": "not an id!"}, "must be an organization id"),
+        ({"mirrored_partners_parent": "root"}, r"must be an organization id \(a UUID\)"),
+        (
+            {"mirrored_partners_parent": "b9c1a52c-280e-45cd-be77-ba927fc42950\n"},
+            "must be an organization id",
+        ),
+        ({"mirroring": True, "mirrored_partners_parent": "B9C1A52C-280E-45CD-BE77-BA927FC42950"}, None),
         ({"mirroring": True, "mirrored_partners_parent": "b9c1a52c-280e-45cd-be77-ba927fc42950"}, None),
     ],
 )
@@ -25,3 +31,14 @@ def test_rules(fields: dict[str, object], error: str | None) -> None:
         return
     with pytest.raises(ValueError, match=error):
         CallbacksSettings(**fields)  # type: ignore[arg-type]
+
+
+def test_the_loader_names_the_setting_in_one_line() -> None:
+    from endpoint.config_loader import ConfigError
+    from endpoint.settings import load_settings
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"CONNECTOR_CALLBACKS_MIRRORING": "true"})
+    message = str(info.value)
+    assert message.startswith("callbacks.mirrored_partners_parent: required with mirroring on")
+    assert "\n" not in message

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
+import jsonschema
 import peewee as pw
 import pytest
 import requests
 
 from endpoint.callbacks.settings import CallbacksSettings
-from models import Nonce, OrganizationMapping, RequestLedger, User
+from models import Nonce, Organization, OrganizationMapping, RequestLedger, User
 from models.db import DatabaseSettings
 from tests.endpoint.web.gateway import V11_ENDPOINT, bearer_callback, gateway_endpoint, gateway_settings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy, snapshot
@@ -687,31 +688,71 @@ def test_with_both_schemes_each_request_uses_its_own(
 # -- mirrored enablement over HTTP ------------------------------------------------------------------------
 MIRROR_P = "aaaaaaaa-0000-4000-8000-0000000000aa"
 MIRROR_C = "cccccccc-0000-4000-8000-0000000000cc"
+V2 = "cti.a.p.acgw.callback.v2.0~"
+ZERO_TIME = "0001-01-01T00:00:00Z"
+# The public collection's base response schema, with customer.mirroring.get_state's array payload.
+MIRRORING_RESPONSE = {
+    "type": "object",
+    "required": ["type", "request_id", "response_id"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {
+            "type": "string",
+            "pattern": "^cti\\.a\\.p\\.acgw\\.response\\.v1\\.1~a\\.p\\..+\\.ok\\.v1\\.0$",
+        },
+        "request_id": {"type": "string", "format": "uuid"},
+        "response_id": {"type": "string", "format": "uuid"},
+        "payload": {"type": "object"},
+    },
+}
 
 
-def mirroring_envelope(name: str, payload: dict[str, Any] | None, endpoint_id: str = ENDPOINT_ID) -> bytes:
+def mirroring_envelope(
+    name: str,
+    payload: dict[str, Any] | None,
+    endpoint_id: str = ENDPOINT_ID,
+    *,
+    request_id: str | None = None,
+    created_at: str = ZERO_TIME,
+    datacenter: bool = True,
+) -> bytes:
     envelope: dict[str, Any] = {
         "type": "cti.a.p.acgw.request.v1.1~" + name,
-        "request_id": str(uuid.uuid4()),
-        "created_at": "0001-01-01T00:00:00Z",
-        "context": {
-            "callback_id": "cti.a.p.acgw.callback.v2.0~" + name,
-            "endpoint_id": endpoint_id,
-            "tenant_id": MIRROR_P,
-            "datacenter_url": "https://eu8-cloud.acronis.com",
-        },
+        "request_id": request_id or str(uuid.uuid4()),
+        "created_at": created_at,
+        "context": {"callback_id": V2 + name, "endpoint_id": endpoint_id, "tenant_id": MIRROR_P},
     }
+    if datacenter:
+        envelope["context"]["datacenter_url"] = "https://eu8-cloud.acronis.com"
     if payload is not None:
         envelope["payload"] = payload
     return json.dumps(envelope).encode()
 
 
 def mirror(
-    live: LiveEndpoint, name: str, payload: dict[str, Any] | None = None, **headers: str
+    live: LiveEndpoint,
+    name: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **envelope: Any,
 ) -> requests.Response:
     """OAuth-signed, without X-CyberApp-Auth (mirroring carries no end-user credentials)."""
-    sent = {"Content-Type": "application/json", **headers}
-    return live.signed("POST", "/callback", body=mirroring_envelope(name, payload), headers=sent)
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    return live.signed("POST", "/callback", body=mirroring_envelope(name, payload, **envelope), headers=sent)
+
+
+def mirrored(response: requests.Response) -> Any:
+    """A 200 answer that passes the response schema; its payload (None when absent)."""
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    array = body["type"].endswith("a.p.customer.mirroring.get_state.ok.v1.0")
+    schema = json.loads(json.dumps(MIRRORING_RESPONSE))
+    if array:
+        schema["properties"]["payload"] = {"type": "array"}
+    jsonschema.validate(body, schema, format_checker=jsonschema.FormatChecker())
+    return body.get("payload")
 
 
 @pytest.fixture
@@ -724,41 +765,119 @@ def mirroring_live(tenancy: Tenancy, db_settings: DatabaseSettings) -> Iterator[
         yield endpoint
 
 
-def test_the_mirroring_checklist_over_http(mirroring_live: LiveEndpoint) -> None:
-    """Enable the partner, enable a customer, disable it, disable the partner: no X-CyberApp-Auth at all."""
+def test_the_mirroring_checklist_over_http(mirroring_live: LiveEndpoint, tenancy: Tenancy) -> None:
+    """Enable the partner, enable a customer, disable it, disable the partner: no X-CyberApp-Auth at all,
+    and every answer passes the response schema (get_state's payload being the one array)."""
     live = mirroring_live
-    assert mirror(live, "a.p.partner.mirroring.get_state.v1.0", {}).json()["payload"] == {"state": "DISABLED"}
-    enabled = mirror(
-        live, "a.p.partner.mirroring.enable.v1.0", {"acronis_tenant_id": MIRROR_P, "acronis_tenant_name": "R"}
+    assert mirrored(mirror(live, "a.p.partner.mirroring.get_state.v1.0", {})) == {"state": "DISABLED"}
+    request_id = str(uuid.uuid4())
+    sent = mirror(
+        live,
+        "a.p.partner.mirroring.enable.v1.0",
+        {"acronis_tenant_id": MIRROR_P, "acronis_tenant_name": "R", "settings": {"region": "eu"}},
+        request_id=request_id,
     )
-    assert enabled.status_code == 200, enabled.text
-    assert enabled.json()["type"] == "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0"
-    assert mirror(live, "a.p.customer.mirroring.get_state.v1.0").json()["payload"] == []  # an array
+    enabled = mirrored(sent)
+    assert sent.json()["request_id"] == request_id
+    assert enabled["state"] == "ENABLED" and enabled["acronis_tenant_id"] == MIRROR_P
+    assert mirrored(mirror(live, "a.p.partner.mirroring.get_state.v1.0")) == {
+        "state": "ENABLED",
+        "settings": {"region": "eu"},
+    }
+    assert mirrored(mirror(live, "a.p.customer.mirroring.get_state.v1.0")) == []
     customer = {"acronis_tenant_id": MIRROR_C, "acronis_tenant_name": "Shop"}
     state = {"partner_tenant_id": MIRROR_P, "partner_tenant_name": "R"}
-    assert (
-        mirror(live, "a.p.customer.mirroring.set_state.v1.0", {**state, "enabled": [customer]}).status_code
-        == 200
-    )
-    listed = mirror(live, "a.p.customer.mirroring.get_state.v1.0").json()["payload"]
-    assert [c["acronis_tenant_id"] for c in listed] == [MIRROR_C]
+    on = mirror(live, "a.p.customer.mirroring.set_state.v1.0", {**state, "enabled": [customer]})
+    assert mirrored(on) is None
+    listed = mirrored(mirror(live, "a.p.customer.mirroring.get_state.v1.0"))
+    assert [(c["acronis_tenant_id"], c["settings"]) for c in listed] == [(MIRROR_C, {})]
     disabled = {**state, "disabled": [{"acronis_tenant_id": MIRROR_C}]}
-    assert mirror(live, "a.p.customer.mirroring.set_state.v1.0", disabled).status_code == 200
-    reset = mirror(live, "a.p.partner.mirroring.reset.v1.0")
-    assert reset.status_code == 200 and "payload" not in reset.json()
-    assert mirror(live, "a.p.partner.mirroring.get_state.v1.0").json()["payload"] == {"state": "DISABLED"}
+    assert mirrored(mirror(live, "a.p.customer.mirroring.set_state.v1.0", disabled)) is None
+    assert mirrored(mirror(live, "a.p.customer.mirroring.get_state.v1.0")) == []
+    assert mirrored(mirror(live, "a.p.partner.mirroring.reset.v1.0")) is None
+    assert mirrored(mirror(live, "a.p.partner.mirroring.get_state.v1.0")) == {"state": "DISABLED"}
+    mp = Organization.get_by_id(enabled["vendor_tenant_id"])
+    assert mp.parent_id == tenancy.partner.id and not mp.active  # kept, disabled
+
+
+def test_a_mirroring_retry_answers_the_stored_response(mirroring_live: LiveEndpoint) -> None:
+    request_id = str(uuid.uuid4())
+    enable = {"acronis_tenant_id": MIRROR_P, "acronis_tenant_name": "R"}
+    first = mirror(mirroring_live, "a.p.partner.mirroring.enable.v1.0", enable, request_id=request_id)
+    again = mirror(mirroring_live, "a.p.partner.mirroring.enable.v1.0", enable, request_id=request_id)
+    assert mirrored(again) == mirrored(first) and again.json() == first.json()  # response_id included
+    row = RequestLedger.get()
+    assert (row.organization_id, row.request_id) == (MIRROR_P, request_id)  # keyed by P, not an org
+    other = mirror(mirroring_live, "a.p.partner.mirroring.reset.v1.0", request_id=request_id)
+    assert "already used" in assert_envelope(other, 409)["err_message"]
+
+
+def test_mirroring_refusals_are_error_envelopes_and_change_nothing(
+    mirroring_live: LiveEndpoint, tenancy: Tenancy
+) -> None:
+    live, before = mirroring_live, snapshot()
+    state = {"partner_tenant_id": MIRROR_P, "partner_tenant_name": "R", "enabled": []}
+    not_enabled = assert_envelope(mirror(live, "a.p.customer.mirroring.set_state.v1.0", state), 409)
+    assert not_enabled["err_message"] == "The partner is not enabled."
+    assert_envelope(mirror(live, "a.p.customer.mirroring.get_state.v1.0"), 409)
+    other = {"acronis_tenant_id": TENANT_A, "acronis_tenant_name": "R"}
+    assert_envelope(mirror(live, "a.p.partner.mirroring.enable.v1.0", other), 403)  # not context.tenant_id
+    enable = {"acronis_tenant_id": MIRROR_P, "acronis_tenant_name": "R"}
+    no_dc = assert_envelope(mirror(live, "a.p.partner.mirroring.enable.v1.0", enable, datacenter=False), 400)
+    assert "context.datacenter_url is required" in no_dc["err_message"]
+    bad = {**enable, "settings": {"password": "x" * 2000}}
+    message = assert_envelope(mirror(live, "a.p.partner.mirroring.enable.v1.0", bad), 400)["err_message"]
+    assert "payload.settings must be a flat object" in message and "password" not in message
+    assert snapshot() == before
+
+
+def test_a_disabled_mirrored_customer_refuses_custom_callbacks_over_http(
+    mirroring_live: LiveEndpoint,
+) -> None:
+    live = mirroring_live
+    mirrored(
+        mirror(
+            live,
+            "a.p.partner.mirroring.enable.v1.0",
+            {"acronis_tenant_id": MIRROR_P, "acronis_tenant_name": "R"},
+        )
+    )
+    state = {"partner_tenant_id": MIRROR_P, "partner_tenant_name": "R"}
+    customer = {"acronis_tenant_id": MIRROR_C, "acronis_tenant_name": "Shop"}
+    mirrored(mirror(live, "a.p.customer.mirroring.set_state.v1.0", {**state, "enabled": [customer]}))
+    # The parent's admin reaches customers below it (with credentials, as every custom callback needs).
+    assert_envelope(live.callback("vendor.app.users_read.v1.0", tenant_id=MIRROR_C), 200)
+    off = {**state, "disabled": [{"acronis_tenant_id": MIRROR_C}]}
+    mirrored(mirror(live, "a.p.customer.mirroring.set_state.v1.0", off))
+    assert_envelope(live.callback("vendor.app.users_read.v1.0", tenant_id=MIRROR_C), 403)
 
 
 def test_mirroring_ignores_x_cyberapp_auth_but_still_checks_the_extra_header(
-    mirroring_live: LiveEndpoint,
+    mirroring_live: LiveEndpoint, caplog: pytest.LogCaptureFixture
 ) -> None:
-    wrong = cyberapp_auth("nobody", "wrong-password")
-    ok = mirror(mirroring_live, "a.p.partner.mirroring.get_state.v1.0", **{"X-CyberApp-Auth": wrong})
-    assert ok.status_code == 200  # not evaluated for these ids
-    bad = mirror(
-        mirroring_live, "a.p.partner.mirroring.get_state.v1.0", **{"X-CyberApp-Extra": "not base64!"}
+    caplog.set_level(logging.INFO, logger="endpoint.access")
+    wrong = {"X-CyberApp-Auth": cyberapp_auth("nobody", "wrong-password")}
+    mirrored(mirror(mirroring_live, "a.p.partner.mirroring.get_state.v1.0", headers=wrong))  # not evaluated
+    mirrored(
+        mirror(mirroring_live, "a.p.partner.mirroring.get_state.v1.0", headers={"X-CyberApp-Extra": "e30="})
     )
-    assert bad.status_code == 400
+    bad = {"X-CyberApp-Extra": "not base64!"}
+    assert_envelope(mirror(mirroring_live, "a.p.partner.mirroring.get_state.v1.0", headers=bad), 400)
+    lines = access_lines(caplog, 3)
+    assert [line.fields["status"] for line in lines] == [200, 200, 400]  # type: ignore[attr-defined]
+    assert all("user" not in line.fields for line in lines)  # type: ignore[attr-defined]
+
+
+def test_a_skewed_created_at_is_logged_but_the_zero_time_is_not(
+    mirroring_live: LiveEndpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="endpoint.access")
+    mirrored(mirror(mirroring_live, "a.p.partner.mirroring.get_state.v1.0"))  # 0001-01-01: not given
+    old = mirror(mirroring_live, "a.p.partner.mirroring.get_state.v1.0", created_at="2001-01-01T00:00:00Z")
+    mirrored(old)  # accepted: only the format is checked
+    first, second = access_lines(caplog, 2)
+    assert "created_skew" not in first.fields  # type: ignore[attr-defined]
+    assert second.fields["created_skew"] > 20 * 365 * 86400  # type: ignore[attr-defined]
 
 
 def test_mirroring_off_the_ids_are_unknown_after_authentication(live: LiveEndpoint) -> None:
@@ -775,9 +894,9 @@ def test_mirroring_off_the_ids_are_unknown_after_authentication(live: LiveEndpoi
         live,
         "a.p.partner.mirroring.get_state.v1.0",
         {},
-        **{"X-CyberApp-Auth": cyberapp_auth("admin", ADMIN_PASSWORD)},
+        headers={"X-CyberApp-Auth": cyberapp_auth("admin", ADMIN_PASSWORD)},
     )
-    assert known.status_code == 400 and "unknown callback_id" in known.json()["err_message"]
+    assert "unknown callback_id" in assert_envelope(known, 400)["err_message"]
 
 
 def test_mirroring_through_the_gateway_with_the_v1_1_endpoint_form(
