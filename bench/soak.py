@@ -5,280 +5,319 @@
     .venv/bin/python -m bench.soak --duration 60                # a short run while developing
 
 32 connections (``--connections``) keep sending, each request freshly signed and checked against the
-status its kind must get: users_read / enablement.read (200), user_write of a new login (200), the APS
-instance read and configure (200), 5 % with a broken signature (401), 1 % with a wrong password for a
-dedicated identity (401, or 429 once its own throttle trips: never anyone else's). Every 10 s the server
-tree's RSS, open descriptors and log size are sampled. Verdicts: no unexpected status, no 5xx, RSS drift
-below 10 % between minute 2 and the end, descriptors flat (within 20), and the log volume per minute.
-Exit status 1 when a verdict fails.
+status its route must get: users_read and enablement.read (200), user_write of a new login (200), the APS
+instance read and configure (200), the whole APS tenant lifecycle (provision, read, configure, a user
+created, disable, enable, the user and the tenant deleted; the connector calls the controller simulator
+back), 5 % of requests with a broken signature (401), 1 % with a wrong password for a dedicated identity
+(401, or 429 once its own throttle trips: never anyone else's). Every ``--interval`` seconds the server
+tree's RSS, open descriptors (/proc/<pid>/fd of every process) and log bytes and lines are sampled.
+
+Verdicts: no unexpected status, no 5xx, no transport error, RSS drift below 10 % between minute 2 and the
+end, descriptors flat (within 20), and the log volume per minute (reported). Exit status 1 when a verdict
+fails; a PostgreSQL run where the server is unreachable is skipped (exit 0).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import random
-import signal
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.callback_data import PASSWORD, PUBLIC_URL, TENANT, seeded_database
-from bench.loadgen import build_request
-from bench.processes import free_port, process_tree, wait_ready
-from endpoint.auth.passwords import make_hasher
-from endpoint.settings import AuthSettings
-from models import ApsInstance, User, init_database
-from models.db import DatabaseSettings
-from tests.factories import (
-    CONSUMER_KEY,
-    CONSUMER_SECRET,
-    create_customer,
-    create_org,
-    cyberapp_auth,
-    map_org,
-    sign,
-)
+from bench import signed_traffic as st
+from bench.callback_data import seeded_database
+from bench.processes import free_port
+from tests.dbutil import unreachable_reason
 
-ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = "5d1e4c2a-8f3b-4a6d-9c7e-1b2a3c4d5e6f"
-CONTROLLER = "https://apsc.example.net:6308/"
-APP_TYPE = "http://vendor.example.com/acronis-connector/app/1.0"
-VICTIM, VICTIM_PASSWORD = "guessed-user", "victim-password-1"
-# user_write goes to a customer of its own: users_read keeps answering the same 50 users all run long.
-WRITE_TENANT = "7e5d4c3b-2a19-4f08-9e7d-6c5b4a392817"
-# kind -> (share of the traffic, the statuses it may get)
-MIX: dict[str, tuple[float, frozenset[int]]] = {
-    "users_read": (0.50, frozenset({200})),
-    "enablement_read": (0.14, frozenset({200})),
-    "user_write": (0.15, frozenset({200})),
-    "aps_get": (0.10, frozenset({200})),
-    "aps_put": (0.05, frozenset({200})),
-    "bad_signature": (0.05, frozenset({401})),
-    "wrong_password": (0.01, frozenset({401, 429})),
+Build = Callable[[str], bytes]  # host -> raw request
+
+
+@dataclass(frozen=True)
+class Kind:
+    share: float  # of all requests
+    expected: frozenset[int]
+
+
+# One slot of a connection is one request, except the lifecycle, whose slot sends LIFECYCLE_STEPS.
+KINDS = {
+    "POST /callback users_read": Kind(0.50, frozenset({200})),
+    "POST /callback enablement.read": Kind(0.12, frozenset({200})),
+    "POST /callback user_write": Kind(0.15, frozenset({200})),
+    "GET /app/{id}": Kind(0.06, frozenset({200})),
+    "PUT /app/{id}": Kind(0.03, frozenset({200})),
+    "APS tenant lifecycle": Kind(0.08, frozenset()),
+    "POST /callback bad signature": Kind(0.05, frozenset({401})),
+    "POST /callback wrong password": Kind(0.01, frozenset({401, 429})),
 }
+LIFECYCLE_STEPS = 8
 
 
-def prepare(url: str) -> None:
-    """The benchmark's data, a throttle victim with a password, and an APS instance bound to the key."""
-    database = init_database(DatabaseSettings(url=url))
-    with database.connection_context():
-        customer = User.get(User.login == "user00").organization
-        admin = User.get(User.login == "admin")
-        map_org(create_customer("Writes", admin.organization), WRITE_TENANT)
-        User.create(
-            login=VICTIM,
-            name="Victim",
-            email="victim@example.com",
-            organization=customer,
-            password_hash=make_hasher(AuthSettings()).hash(VICTIM_PASSWORD),
+def lifecycle(controller_uri: str) -> list[tuple[str, Build, frozenset[int]]]:
+    """A tenant's life as the controller drives it: (route, request builder, expected statuses) per step."""
+    tenant, user = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def call(method: str, path: str, body: dict | None = None) -> Build:
+        return lambda host: st.aps(host, method, path, body, controller_uri)
+
+    steps = [
+        ("POST /tenants", call("POST", "/tenants", st.tenant_body(tenant)), {201}),
+        ("GET /tenants/{id}", call("GET", f"/tenants/{tenant}"), {200}),
+        ("PUT /tenants/{id}", call("PUT", f"/tenants/{tenant}", {"USERS": {"limit": 5}}), {200}),
+        ("POST /users", call("POST", "/users", st.user_body(user, tenant)), {201}),
+        ("POST /tenants/{id}/disable", call("POST", f"/tenants/{tenant}/disable"), {200}),
+        ("POST /tenants/{id}/enable", call("POST", f"/tenants/{tenant}/enable"), {200}),
+        ("DELETE /users/{id}", call("DELETE", f"/users/{user}"), {204}),
+        ("DELETE /tenants/{id}", call("DELETE", f"/tenants/{tenant}"), {204}),
+    ]
+    assert len(steps) == LIFECYCLE_STEPS
+    return [(route, build, frozenset(expected)) for route, build, expected in steps]
+
+
+def single(kind: str, controller_uri: str, rng: random.Random) -> Build:
+    if kind == "POST /callback users_read":
+        return lambda host: st.callback(host, "vendor.app.users_read.v1.0")
+    if kind == "POST /callback enablement.read":
+        return lambda host: st.callback(host, "a.p.enablement.read.v1.0")
+    if kind == "POST /callback user_write":
+        return lambda host: st.user_write(host, str(uuid.uuid4()))
+    if kind == "GET /app/{id}":
+        return lambda host: st.aps(host, "GET", f"/app/{st.INSTANCE}", None, controller_uri)
+    if kind == "PUT /app/{id}":
+        body = {"hubID": f"h{rng.randrange(1000)}"}
+        return lambda host: st.aps(host, "PUT", f"/app/{st.INSTANCE}", body, controller_uri)
+    if kind == "POST /callback bad signature":
+        return lambda host: st.callback(host, "a.p.enablement.read.v1.0").replace(
+            b'oauth_signature="', b'oauth_signature="AAAA', 1
         )
-        ApsInstance.create(
-            instance_id=INSTANCE,
-            aps_id=INSTANCE,
-            aps_type=APP_TYPE,
-            controller_uri=CONTROLLER,
-            consumer_key=CONSUMER_KEY,
-            organization=create_org("APS provider partner"),
-        )
-    database.close_all()
+    return lambda host: st.callback(
+        host, "a.p.enablement.read.v1.0", login=st.VICTIM, password="not-the-password"
+    )
 
 
-def _callback(
-    host: str, name: str, payload: dict | None, login: str, password: str, tenant: str = TENANT
-) -> bytes:
-    custom = not name.startswith("a.p.")
-    envelope = {
-        "type": "cti.a.p.acgw.request.v1.0~" + (name if custom or payload else "a.p.empty.v1.0"),
-        "request_id": str(uuid.uuid4()),
-        "created_at": "2026-11-22T10:00:00+00:00",
-        "context": {
-            "callback_id": "cti.a.p.acgw.callback.v1.0~" + name,
-            "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0",
-            "tenant_id": tenant,
-            "datacenter_url": "https://eu8-cloud.acronis.com",
-        },
-    }
-    if payload is not None:
-        envelope["payload"] = payload
-    user = {"X-CyberApp-Auth": cyberapp_auth(login, password)}
-    headers = sign("POST", PUBLIC_URL + "callback", user, key=CONSUMER_KEY, secret=CONSUMER_SECRET)
-    return build_request("POST", "/callback", host, headers, json.dumps(envelope).encode())
-
-
-def _aps(host: str, method: str, body: dict | None) -> bytes:
-    aps = {"APS-Instance-ID": INSTANCE, "APS-Controller-URI": CONTROLLER, "Content-Type": "application/json"}
-    path = f"/app/{INSTANCE}"
-    headers = sign(method, PUBLIC_URL.rstrip("/") + path, aps, key=CONSUMER_KEY, secret=CONSUMER_SECRET)
-    return build_request(method, path, host, headers, b"" if body is None else json.dumps(body).encode())
-
-
-def request_of(kind: str, host: str, rng: random.Random) -> bytes:
-    if kind == "users_read":
-        return _callback(host, "vendor.app.users_read.v1.0", None, "admin", PASSWORD)
-    if kind == "enablement_read":
-        return _callback(host, "a.p.enablement.read.v1.0", None, "admin", PASSWORD)
-    if kind == "user_write":
-        login = f"soak-{uuid.uuid4().hex[:12]}"
-        payload = {"login": login, "name": "Soak", "email": f"{login}@example.com"}
-        return _callback(host, "vendor.app.user_write.v1.0", payload, "admin", PASSWORD, WRITE_TENANT)
-    if kind == "aps_get":
-        return _aps(host, "GET", None)
-    if kind == "aps_put":
-        return _aps(host, "PUT", {"hubID": f"h{rng.randrange(1000)}"})
-    if kind == "bad_signature":
-        raw = _callback(host, "a.p.enablement.read.v1.0", None, "admin", PASSWORD)
-        return raw.replace(b'oauth_signature="', b'oauth_signature="AAAA', 1)
-    return _callback(host, "a.p.enablement.read.v1.0", None, VICTIM, "not-the-password")
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """(status, whether the server closes the connection after it: a refusal on the headers does)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length, close = 0, False
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-        elif name.lower() == b"connection" and value.strip().lower() == b"close":
-            close = True
-    if length:
-        await reader.readexactly(length)
-    return int(head[9:12]), close
-
-
+@dataclass
 class Tally:
-    def __init__(self) -> None:
-        self.by_kind: Counter[tuple[str, int]] = Counter()
-        self.unexpected: Counter[tuple[str, int]] = Counter()
-        self.transport_errors = 0
-        self.sent = 0
+    by_route: Counter[tuple[str, int]] = field(default_factory=Counter)
+    unexpected: Counter[tuple[str, int]] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)
+    latency_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sent: int = 0
 
 
-async def drive(host: str, port: int, seconds: float, connections: int, tally: Tally) -> None:
-    kinds, weights = list(MIX), [share for share, _ in MIX.values()]
+class Connection:
+    """One keep-alive connection: reconnects after the server closes it or it breaks."""
+
+    def __init__(self, host: str, port: int, tally: Tally) -> None:
+        self.host, self.port, self.tally = host, port, tally
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def exchange(self, route: str, build: Build, expected: frozenset[int]) -> bool:
+        """Send one request and check its status; False when it failed (unexpected or no answer)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        started = time.perf_counter()
+        self.writer.write(build(f"{self.host}:{self.port}"))
+        try:
+            answer = await st.read_answer(self.reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.tally.transport_errors[route] += 1
+            self.close()
+            return False
+        self.tally.latency_ms[route].append(1000 * (time.perf_counter() - started))
+        if answer.close:
+            self.close()
+        self.tally.sent += 1
+        self.tally.by_route[(route, answer.status)] += 1
+        if answer.status not in expected:
+            self.tally.unexpected[(route, answer.status)] += 1
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def drive(port: int, seconds: float, connections: int, controller_uri: str, tally: Tally) -> None:
+    kinds = list(KINDS)
+    weights = [
+        k.share / (LIFECYCLE_STEPS if name == "APS tenant lifecycle" else 1) for name, k in KINDS.items()
+    ]
     deadline = time.monotonic() + seconds
 
     async def worker(seed: int) -> None:
         rng = random.Random(seed)
-        reader, writer = await asyncio.open_connection(host, port)
+        connection = Connection("127.0.0.1", port, tally)
         try:
             while time.monotonic() < deadline:
                 kind = rng.choices(kinds, weights)[0]
-                writer.write(request_of(kind, f"{host}:{port}", rng))
-                try:
-                    status, close = await read_response(reader)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    tally.transport_errors += 1
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
+                if kind != "APS tenant lifecycle":
+                    await connection.exchange(kind, single(kind, controller_uri, rng), KINDS[kind].expected)
                     continue
-                if close:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
-                tally.sent += 1
-                tally.by_kind[(kind, status)] += 1
-                if status not in MIX[kind][1]:
-                    tally.unexpected[(kind, status)] += 1
+                for route, build, expected in lifecycle(controller_uri):
+                    if not await connection.exchange(route, build, expected):
+                        break  # the next steps would only fail because this one did
         finally:
-            writer.close()
+            connection.close()
 
     await asyncio.gather(*(worker(n) for n in range(connections)))
 
 
-def tree_sample(pid: int) -> tuple[float, int]:
-    """(RSS MB, open descriptors) over the process tree."""
-    rss_kb, fds = 0, 0
-    for member in process_tree(pid):
-        try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss_kb += int(line.split()[1])
-            fds += len(os.listdir(f"/proc/{member}/fd"))
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return rss_kb / 1024, fds
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    sent: int
+    tree: st.TreeSample
+    log_bytes: int
+    log_lines: int
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=600.0)
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load (default 600)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "mysql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples (default 10)")
+    parser.add_argument(
+        "--warmup", type=float, default=120.0, help="drift is measured from here (default 120)"
+    )
+    parser.add_argument("--set", action="append", default=[], help="endpoint setting SECTION.KEY=VALUE")
+    parser.add_argument("--env", action="append", default=[], help="endpoint environment variable NAME=VALUE")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, seeded_database(args.backend, Path(tmp)) as url:
-        prepare(url)
-        port, log_path = free_port(), Path(tmp) / "endpoint.log"
-        command = [sys.executable, "-m", "endpoint", "serve", "--db", url, "--public-url", PUBLIC_URL]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
-        with log_path.open("ab") as log:
-            server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
-        try:
-            wait_ready(port)
-            return soak(server.pid, port, args, log_path)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+    why = unreachable_reason(args.backend)
+    if why:
+        print(f"SKIP  {args.backend} soak: {why}")
+        return 0
+    st.become_subreaper()
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, st.controller(Path(tmp)) as (sim, ca):
+        with seeded_database(args.backend, Path(tmp)) as url:
+            st.prepare(url, sim.url)
+            log_path = Path(tmp) / "endpoint.log"
+            settings = [f"proxy.ca_bundle={ca}", *args.set]
+            environ = dict(item.split("=", 1) for item in args.env)
+            endpoint = st.Endpoint(url, free_port(), args.workers, log_path, settings, environ)
+            endpoint.start()
+            try:
+                return soak(endpoint, sim, args)
+            finally:
+                endpoint.stop()
 
 
-def soak(pid: int, port: int, args: argparse.Namespace, log_path: Path) -> int:
-    tally, samples = Tally(), []
+def soak(endpoint: st.Endpoint, sim: st.ControllerServer, args: argparse.Namespace) -> int:
+    tally, samples, meter = Tally(), [], st.LogMeter(endpoint.log_path)
+    print(
+        f"soak: {args.backend} x{args.workers}, {args.connections} connections, {args.duration:.0f} s, "
+        f"load average {st.loadavg()}"
+    )
     started = time.monotonic()
+    samples.append(Sample(0.0, 0, st.tree_sample(endpoint.pid), *meter.read()))
 
     async def run() -> None:
-        load = asyncio.ensure_future(drive("127.0.0.1", port, args.duration, args.connections, tally))
+        load = asyncio.ensure_future(drive(endpoint.port, args.duration, args.connections, sim.url, tally))
         while not load.done():
-            await asyncio.sleep(10)
-            if load.done():
+            await asyncio.wait([load], timeout=args.interval)
+            if load.done() or time.monotonic() - started > args.duration - 1:
                 break  # the connections are closing: not a sample of the soak
-            rss, fds = tree_sample(pid)
-            samples.append((time.monotonic() - started, tally.sent, rss, fds, log_path.stat().st_size))
-            elapsed, sent = samples[-1][0], samples[-1][1]
-            rate = sent / elapsed
-            print(f"{elapsed:5.0f}s  {sent:7d} requests  {rate:6.0f} req/s  RSS {rss:6.1f} MB  fds {fds}")
+            with sim.state.lock:
+                sim.state.received.clear()  # the simulator keeps every call it got; not ours to measure
+            tree = st.tree_sample(endpoint.pid)
+            log_bytes, log_lines = meter.read()
+            samples.append(Sample(time.monotonic() - started, tally.sent, tree, log_bytes, log_lines))
+            s = samples[-1]
+            print(
+                f"{s.seconds:5.0f}s {s.sent:8d} requests {s.sent / s.seconds:5.0f}/s  RSS {tree.rss_mb:6.1f} "
+                f"MB (anon {tree.anon_mb:6.1f})  fds {tree.fds:3d}  log {log_bytes / 1024:8.0f} KiB "
+                f"{log_lines:7d} lines",
+                flush=True,
+            )
         await load
 
     asyncio.run(run())
-    return report(tally, samples, args, log_path)
+    meter.read()
+    return report(tally, samples, args, meter)
 
 
-def report(
-    tally: Tally, samples: list[tuple[float, int, float, int, int]], args: argparse.Namespace, log: Path
-) -> int:
-    elapsed = samples[-1][0]
+def per_minute(samples: list[Sample]) -> list[tuple[int, Sample, Sample]]:
+    """(minute, its first sample, its last sample), the first sample of a minute being the previous end."""
+    rows, previous = [], samples[0]
+    for minute in range(1, int(samples[-1].seconds // 60) + 2):
+        inside = [s for s in samples if previous.seconds < s.seconds <= minute * 60 + 1]
+        if inside:
+            rows.append((minute, previous, inside[-1]))
+            previous = inside[-1]
+    return rows
+
+
+def report(tally: Tally, samples: list[Sample], args: argparse.Namespace, meter: st.LogMeter) -> int:
+    if len(samples) < 2:
+        print("FAIL  too short: fewer than two samples (raise --duration or lower --interval)")
+        return 1
+    elapsed = samples[-1].seconds
     print(
-        f"\n{args.backend} x{args.workers}, {args.connections} connections, {elapsed:.0f} s, load "
-        f"{os.getloadavg()[0]:.2f}: {tally.sent} requests ({tally.sent / elapsed:.0f}/s)"
+        f"\n{args.backend} x{args.workers}, {args.connections} connections, {elapsed:.0f} s, load average "
+        f"{st.loadavg()}: {tally.sent} requests ({tally.sent / elapsed:.0f}/s)"
     )
-    for (kind, status), count in sorted(tally.by_kind.items()):
-        print(f"  {kind:<16} {status}  {count}")
-    after_warmup = [s for s in samples if s[0] >= min(120.0, elapsed / 5)]
-    base_rss, end_rss = after_warmup[0][2], after_warmup[-1][2]
-    fds = [s[3] for s in after_warmup]
-    drift = (end_rss / base_rss - 1) * 100
-    lines = sum(1 for _ in log.open("rb"))
-    per_minute = log.stat().st_size / (elapsed / 60)
-    five_xx = sum(count for (_, status), count in tally.by_kind.items() if status >= 500)
+    print(f"  {'route':<32} {'status':>6} {'count':>8} {'p50 ms':>7} {'p99 ms':>7}")
+    for (route, status), count in sorted(tally.by_route.items()):
+        times = sorted(tally.latency_ms[route])
+        p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+        print(f"  {route:<32} {status:>6} {count:>8} {statistics.median(times):7.1f} {p99:7.1f}")
+    print(
+        f"\n  {'minute':>6} {'req/s':>6} {'RSS MB':>7} {'anon MB':>8} {'fds':>4} {'log KiB':>8} {'lines':>7}"
+    )
+    for minute, first, last in per_minute(samples):
+        span = last.seconds - first.seconds or 1
+        print(
+            f"  {minute:>6} {(last.sent - first.sent) / span:6.0f} {last.tree.rss_mb:7.1f} "
+            f"{last.tree.anon_mb:8.1f} {last.tree.fds:4d} {(last.log_bytes - first.log_bytes) / 1024:8.0f} "
+            f"{last.log_lines - first.log_lines:7d}"
+        )
+    after = [s for s in samples if s.seconds >= min(args.warmup, elapsed / 5)] or samples[-1:]
+    base, end = after[0].tree, after[-1].tree
+    drift = (end.rss_mb / base.rss_mb - 1) * 100
+    anon_drift = (end.anon_mb / base.anon_mb - 1) * 100
+    fds = [s.tree.fds for s in after]
+    third = [s.tree.rss_mb for s in samples if s.seconds >= elapsed * 2 / 3]
+    slope = (third[-1] - third[0]) / (elapsed / 3 / 60)
+    five_xx = Counter({key: n for key, n in tally.by_route.items() if key[1] >= 500})
+    minutes = elapsed / 60
     verdicts = [
-        (not tally.unexpected, f"unexpected statuses: {dict(tally.unexpected) or 0}"),
-        (five_xx == 0, f"5xx answers: {five_xx}"),
-        (tally.transport_errors == 0, f"transport errors: {tally.transport_errors}"),
-        (end_rss <= base_rss * 1.10, f"RSS {base_rss:.1f} -> {end_rss:.1f} MB ({drift:+.1f} %, limit +10 %)"),
-        (max(fds) - min(fds) <= 20, f"descriptors {min(fds)}..{max(fds)} (flat within 20)"),
-        (True, f"log: {lines} lines, {per_minute / 1024:.1f} KiB per minute"),
-    ]  # fmt: skip
-    for ok, text in verdicts:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    return 0 if all(ok for ok, _ in verdicts) else 1
+        (not tally.unexpected, f"unexpected statuses (route, status): {dict(tally.unexpected) or 0}"),
+        (not five_xx, f"5xx answers: {dict(five_xx) or 0}"),
+        (not tally.transport_errors, f"transport errors: {dict(tally.transport_errors) or 0}"),
+        (
+            drift < 10,
+            f"RSS {base.rss_mb:.1f} -> {end.rss_mb:.1f} MB from {after[0].seconds:.0f} s to the end "
+            f"({drift:+.1f} %, limit +10 %; anon {base.anon_mb:.1f} -> {end.anon_mb:.1f} MB, "
+            f"{anon_drift:+.1f} %)",
+        ),
+        (
+            True,
+            f"RSS over the last third: {third[0]:.1f} -> {third[-1]:.1f} MB ({slope:+.2f} MB/min); peak "
+            f"since start (VmHWM summed over the tree) {end.peak_mb:.1f} MB",
+        ),
+        (max(fds) - min(fds) <= 20, f"descriptors {min(fds)}..{max(fds)} after warm-up (flat within 20)"),
+        (
+            True,
+            f"log: {meter.bytes / 1024 / minutes:.0f} KiB and {meter.lines / minutes:.0f} lines per minute "
+            f"({meter.lines} lines, {meter.bytes / 1048576:.1f} MiB, {meter.tracebacks} tracebacks; by level "
+            f"and logger: {', '.join(f'{name} {n}' for name, n in meter.by_logger.most_common(5))})",
+        ),
+    ]
+    return st.print_verdicts(verdicts)
 
 
 if __name__ == "__main__":
