@@ -105,6 +105,35 @@ def _jobs_per_instance(database: pw.Database) -> None:
     run_migrations(*steps)
 
 
+def _nonces_by_key(database: pw.Database) -> None:
+    """nonce keyed by (consumer_key, nonce) instead of a row id, a unique index and a timestamp index
+    (models/tables.py).
+
+    A database created after this change got the new table from migration 1: only an old one (with its
+    ``id`` column) is rebuilt. The recorded nonces are copied, so no request of the window can be replayed
+    across the upgrade; the old unique index guarantees the copy cannot collide.
+    """
+    table = Nonce._meta.table_name
+    if "id" not in {column.name for column in database.get_columns(table)}:
+        return
+    staging = f"{table}_v9"
+
+    class Staging(Nonce):
+        class Meta:
+            table_name = staging
+
+    database.create_tables([Staging])
+    columns = '"timestamp", "consumer_key", "nonce"'
+    if isinstance(database, pw.MySQLDatabase):
+        columns = columns.replace('"', "`")
+    quote = "`" if isinstance(database, pw.MySQLDatabase) else '"'
+    database.execute_sql(
+        f"INSERT INTO {quote}{staging}{quote} ({columns}) SELECT {columns} FROM {quote}{table}{quote}"
+    )
+    database.drop_tables([Nonce])
+    run_migrations(SchemaMigrator.from_database(database).rename_table(staging, table))
+
+
 # Append only. A step that changes an existing table uses playhouse.migrate (add_column, add_index...).
 MIGRATIONS: list[Migration] = [
     Migration(1, "core: organizations, users, mappings, consumers, nonces, ledger", _create(CORE_MODELS)),
@@ -115,6 +144,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "aps: the last upgrade call on an instance", _instance_upgrades),
     Migration(7, "mirroring: mirrored Acronis tenants (CyberApp v2)", _create(MIRRORING_MODELS)),
     Migration(8, "aps: jobs keyed by instance, aps.id and operation", _jobs_per_instance),
+    Migration(9, "nonces: keyed by consumer and nonce, one b-tree", _nonces_by_key),
 ]
 
 

@@ -22,7 +22,7 @@ from models import (
     init_database,
     migrate,
 )
-from models.db import DatabaseSettings
+from models.db import BaseModel, DatabaseSettings
 from models.migrations import Migration, current_version
 from tests.dbutil import BACKENDS, scratch_database, unreachable_reason
 
@@ -191,9 +191,7 @@ def describe(database: pw.Database) -> dict[str, Any]:
             indexes = sorted(
                 (tuple(i.columns), i.unique, i.name)
                 for i in database.get_indexes(table)
-                if not (
-                    i.name == "PRIMARY" or i.name.endswith("_pkey") or i.name.startswith("sqlite_autoindex")
-                )
+                if not _primary(i.name)
             )
             foreign = sorted(
                 (f.column, f.dest_table, f.dest_column) for f in database.get_foreign_keys(table)
@@ -262,7 +260,7 @@ def test_nonce_columns_made_for_64_characters_are_widened_to_128(own_db_settings
                 database.execute_sql('ALTER TABLE "nonce" ALTER COLUMN "nonce" TYPE VARCHAR(64)')
             elif isinstance(database, pw.MySQLDatabase):
                 database.execute_sql("ALTER TABLE `nonce` MODIFY `nonce` VARCHAR(64) NOT NULL")
-        assert migrate(database) == [5, 6, 7, 8]
+        assert migrate(database) == [5, 6, 7, 8, 9]
         with database.connection_context():
             assert Nonce.record("key", "n" * 128, 1_700_000_000)  # a 64-character column would refuse it
             assert Nonce.get().nonce == "n" * 128
@@ -278,7 +276,7 @@ def test_instances_made_before_upgrade_tracking_get_its_columns(own_db_settings:
         with database.connection_context():  # the table as versions 1-5 made it
             for column in ("upgraded_from", "upgraded_at"):
                 database.execute_sql(f"ALTER TABLE aps_instance DROP COLUMN {quote}{column}{quote}")
-        assert migrate(database) == [6, 7, 8]
+        assert migrate(database) == [6, 7, 8, 9]
         with database.connection_context():
             columns = {c.name for c in database.get_columns("aps_instance")}
             assert {"upgraded_from", "upgraded_at"} <= columns
@@ -297,9 +295,51 @@ def test_jobs_unique_per_resource_become_unique_per_instance(own_db_settings: Da
                 migrator.drop_index("aps_job", "aps_job_instance_id_aps_id_operation"),
                 migrator.add_index("aps_job", ("aps_id", "operation"), True),
             )
-        assert migrate(database) == [8]
+        assert migrate(database) == [8, 9]
         with database.connection_context():
             unique = {tuple(i.columns) for i in database.get_indexes("aps_job") if i.unique}
             assert ("instance_id", "aps_id", "operation") in unique and ("aps_id", "operation") not in unique
     finally:
         database.close_all()
+
+
+class NonceWithRowId(BaseModel):
+    """The nonce table as versions 1-8 made it: a row id, unique (consumer_key, nonce), timestamp index."""
+
+    consumer_key = pw.CharField(max_length=128)
+    nonce = pw.CharField(max_length=128)
+    timestamp = pw.BigIntegerField(index=True)
+
+    class Meta:
+        table_name = "nonce"
+        indexes = ((("consumer_key", "nonce"), True),)
+
+
+def test_nonces_with_a_row_id_and_two_indexes_are_rebuilt_on_their_key_keeping_every_nonce(
+    own_db_settings: DatabaseSettings,
+) -> None:
+    database = init_database(own_db_settings)
+    try:
+        assert migrate(database, MIGRATIONS[:8]) == [1, 2, 3, 4, 5, 6, 7, 8]
+        with database.connection_context():
+            database.drop_tables([Nonce])
+            database.create_tables([NonceWithRowId])
+            NonceWithRowId.insert_many(
+                [("key", f"nonce-{i}", 1_700_000_000 + i) for i in range(3)],
+                fields=[NonceWithRowId.consumer_key, NonceWithRowId.nonce, NonceWithRowId.timestamp],
+            ).execute()
+        assert migrate(database) == [9]
+        with database.connection_context():
+            assert "id" not in {c.name for c in database.get_columns("nonce")}
+            assert not [i for i in database.get_indexes("nonce") if not _primary(i.name)]
+            assert sorted(n.nonce for n in Nonce.select()) == ["nonce-0", "nonce-1", "nonce-2"]
+            assert not Nonce.record("key", "nonce-1", 1_700_000_001)  # recorded before: still a replay
+            assert not Nonce.record("key", "nonce-1", 1_700_000_005)  # one nonce per consumer, any time
+            assert Nonce.record("other-key", "nonce-1", 1_700_000_001)
+            assert Nonce.purge(older_than=1_700_000_002) == 3  # both of 1_700_000_001 and the older one
+    finally:
+        database.close_all()
+
+
+def _primary(name: str) -> bool:
+    return name == "PRIMARY" or name.endswith("_pkey") or name.startswith("sqlite_autoindex")
