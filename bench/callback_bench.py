@@ -23,10 +23,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from bench import wrk
@@ -59,6 +60,27 @@ def load_generator(choice: str, wrk_threads: int) -> Load:
     )
 
 
+@contextlib.contextmanager
+def profiled(pid: int, label: str, directory: str | None) -> Iterator[None]:
+    """py-spy (pip install py-spy) samples the serving process during a measured run, when asked; its
+    own CPU is on another process, but it stops the target briefly per sample: read the numbers of a
+    profiled run as a profile, not as a measurement."""
+    if directory is None:
+        yield
+        return
+    out = Path(directory) / f"{label.replace(' ', '-')}.txt"
+    spy = subprocess.Popen(
+        ["py-spy", "record", "-p", str(pid), "-r", "200", "--format", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+        print(f"  {label}: py-spy profile in {out}")
+
+
 def measured(
     label: str,
     pid: int,
@@ -73,9 +95,10 @@ def measured(
     ``peak`` is the tree's peak RSS so far (VmHWM before this run's reset), for the lifetime column.
     """
     reset_peak_rss(pid)
-    before = sample(pid)
-    stats = load(port, payloads, args.connections)
-    after = sample(pid)
+    with profiled(pid, label, args.profile):
+        before = sample(pid)
+        stats = load(port, payloads, args.connections)
+        after = sample(pid)
     rss = peak_rss_mb(pid)
     return Run(label, stats, usage(before, after), rss, max(peak, rss))
 
@@ -193,6 +216,7 @@ def parse_args() -> argparse.Namespace:
         "--loadgen", choices=("auto", "wrk", "python"), default="auto", help="auto: wrk if on PATH"
     )
     parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--profile", metavar="DIR", help="py-spy raw profiles of the endpoint runs here")
     parser.add_argument(
         "--baselines", choices=("both", "tiny"), default="both", help="tiny: skip the 50-user one"
     )

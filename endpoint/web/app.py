@@ -7,7 +7,8 @@ import tornado.web
 from endpoint.runtime import Runtime
 from endpoint.settings import Settings
 from endpoint.web.aps import aps_routes
-from endpoint.web.callback import CallbackHandler
+from endpoint.web.callback import CallbackExchange
+from endpoint.web.exchange import Route
 from endpoint.web.health import NotFoundHandler, PublicHealthHandler
 from endpoint.web.requestlog import log_request
 
@@ -17,10 +18,10 @@ def make_app(settings: Settings, runtime: Runtime) -> tornado.web.Application:
     mount = settings.endpoint.mount_path
     plain = {"runtime": runtime}
     # Each route names what it verifies: the callback its transport and the end user, APS the transport.
-    callback = {"runtime": runtime, "stages": runtime.callback_stages}
+    # /callback is a lean exchange (endpoint/web/exchange.py); the others are RequestHandlers.
     aps = {"runtime": runtime, "stages": runtime.aps_stages}
     routes = [
-        (mount + "callback", CallbackHandler, callback),
+        (mount + "callback", Route(runtime, runtime.callback_stages, CallbackExchange)),
         (mount + "healthz", PublicHealthHandler, plain),
         *aps_routes(mount, aps),
     ]

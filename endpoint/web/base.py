@@ -8,7 +8,6 @@ by Tornado itself (it answers a bare 400 and closes).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -22,8 +21,7 @@ import tornado.web
 
 from endpoint.auth.identity import VerifiedConsumer
 from endpoint.auth.nonces import record_nonce
-from endpoint.auth.oauth import InboundRequest
-from endpoint.auth.stages import SINGLETON_HEADERS, Stages, TransportStage, reject_repeated
+from endpoint.auth.stages import Stages, TransportStage
 from endpoint.errors import (
     AuthenticationFailed,
     Conflict,
@@ -36,6 +34,7 @@ from endpoint.errors import (
     Unavailable,
 )
 from endpoint.runtime import Runtime
+from endpoint.web.admission import admit, check_framing, record_nonce_late, require_json_content_type
 from endpoint.web.forwarding import client_address
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,6 @@ GENERIC_MESSAGES = {
     500: "Internal error.",
     503: "Service unavailable.",
 }
-_DIGITS = re.compile(r"[0-9]{1,15}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -90,18 +88,6 @@ def incoming_request_id(headers: Mapping[str, str]) -> str | None:
         if value is not None and _REQUEST_ID.fullmatch(value):
             return value
     return None
-
-
-def _record_late(consumer: VerifiedConsumer) -> None:
-    try:
-        record_nonce(consumer)
-    except AuthenticationFailed:
-        pass  # already recorded: it was a replay, and that request was refused too
-
-
-def _log_late_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("could not record the nonce of a refused request: %s", type(future.exception()).__name__)
 
 
 def status_for(error: ServiceError) -> int:
@@ -154,23 +140,14 @@ class BaseHandler(tornado.web.RequestHandler):
             # Refused before its unit of work: record the nonce all the same, so the same signed request
             # cannot be replayed to another process once whatever refused it (a throttle) has passed.
             self._nonce_pending = False
-            consumer = self.consumer
-            assert consumer is not None
-            future = asyncio.ensure_future(self.runtime.db.run(_record_late, consumer))
-            future.add_done_callback(_log_late_failure)
+            assert self.consumer is not None
+            record_nonce_late(self.runtime, self.consumer)
 
     # -- limits and transport, on the headers -------------------------------------------------------
     def prepare(self) -> None:
         limit = self.runtime.settings.endpoint.max_body_size
         self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
-        headers = self.request.headers
-        reject_repeated({name: headers.get_list(name) for name in SINGLETON_HEADERS})
-        length = headers.get("Content-Length")
-        if length is not None:
-            if not _DIGITS.fullmatch(length):  # str.isdigit() would accept "²" and int() then fail
-                raise PayloadError(reason=f"malformed Content-Length {length[:20]!r}")
-            if int(length) > limit:
-                raise TooLarge(reason=f"Content-Length {length[:20]!r} over the {limit}-byte limit")
+        length = check_framing(self.request.headers, limit)
         verb = (self.request.method or "").lower()
         if getattr(type(self), verb, None) is getattr(tornado.web.RequestHandler, verb, None):
             # Route and method come first (acronis-callbacks.md §7): an undefined verb is 405, unsigned.
@@ -179,14 +156,13 @@ class BaseHandler(tornado.web.RequestHandler):
         if self.stages is None:
             self._prepared = True
             return
-        request = InboundRequest(self.request.method or "", self.request.uri or "", headers)
-        self.transport, self.consumer = self.stages.verify_transport(request)
+        method, uri = self.request.method or "", self.request.uri or ""
+        admitted = admit(self.runtime, self.stages, method, uri, self.request.headers, length)
+        self.transport, self.consumer = admitted.transport, admitted.consumer
+        self._reserved = admitted.reserved
         self._nonce_pending = self.consumer.nonce is not None
         self.log_fields["principal"] = self.consumer.key
         self.log_fields.update(self.consumer.audit)  # a gateway token's jti and aud (never the token)
-        expected = int(length) if length is not None else limit  # chunked: up to the limit
-        if expected:
-            self._reserved = self.runtime.bodies.reserve(expected)
         self._prepared = True
 
     def check_request(self) -> None:
@@ -209,12 +185,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def require_json_content_type(self) -> None:
         """:raise PayloadError: unless Content-Type is application/json (parameters allowed)."""
-        media_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-        if media_type != "application/json":
-            raise PayloadError(
-                "Malformed request: Content-Type must be application/json.",
-                reason=f"content type {media_type[:40]!r}",
-            )
+        require_json_content_type(self.request.headers)
 
     # -- the request's unit of work -----------------------------------------------------------------
     @property

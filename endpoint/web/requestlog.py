@@ -8,24 +8,50 @@ from typing import Any
 
 import tornado.web
 
+from endpoint.metrics import ServeMetrics
+
 log = logging.getLogger("endpoint.access")
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    status = handler.get_status()
-    seconds = handler.request.request_time()
+    """Tornado's ``log_function``: the line of a RequestHandler route."""
+    write_access_line(
+        getattr(getattr(handler, "runtime", None), "metrics", None),
+        getattr(handler, "route_label", "other"),
+        handler.request.method or "",
+        handler.request.path,
+        handler.get_status(),
+        handler.request.request_time(),
+        getattr(handler, "correlation_id", None),
+        getattr(handler, "client_ip", None),
+        getattr(handler, "log_fields", {}),
+        getattr(handler, "reject_reason", None),
+    )
+
+
+def write_access_line(
+    metrics: ServeMetrics | None,
+    route_label: str,
+    method: str,
+    path: str,
+    status: int,
+    seconds: float,
+    correlation: str | None,
+    client: str | None,
+    route_fields: dict[str, Any],
+    reason: str | None,
+) -> None:
+    """The line, for any route (``endpoint/web/exchange.py`` calls it directly)."""
     fields: dict[str, Any] = {
-        "method": handler.request.method,
-        "path": handler.request.path,
+        "method": method,
+        "path": path,
         "status": status,
         "ms": round(1000 * seconds, 2),
-        "correlation": getattr(handler, "correlation_id", None),
+        "correlation": correlation,
     }
-    client_ip = getattr(handler, "client_ip", None)
-    if client_ip:
-        fields["client"] = client_ip
-    fields.update(getattr(handler, "log_fields", {}))
-    reason = getattr(handler, "reject_reason", None)
+    if client:
+        fields["client"] = client
+    fields.update(route_fields)
     if reason:
         fields["reason"] = reason
     level = logging.INFO if status < 500 else logging.ERROR
@@ -34,6 +60,5 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         # Sampled per reason (endpoint/logsetup.py): a flood of refused requests costs a line per interval.
         extra["rejection"] = f"{status} {reason or ''}"
     log.log(level, "request", extra=extra)
-    metrics = getattr(getattr(handler, "runtime", None), "metrics", None)
     if metrics is not None:
-        metrics.observe(getattr(handler, "route_label", "other"), status, seconds, reason)
+        metrics.observe(route_label, status, seconds, reason)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -130,12 +129,18 @@ def test_two_workers_are_summed_into_one_exposition(
 ) -> None:
     """`serve --workers 2`: every request is counted once, whichever worker answered it."""
     database.close()
-    before = set(Path(tempfile.gettempdir()).glob("connector-metrics-*"))
     port, metrics_port = free_port(), free_port()
     command = [sys.executable, "-m", "endpoint", "serve", "--db", db_settings.url, "--public-url", PUBLIC_URL]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     command += ["--set", f"metrics.port={metrics_port}"]
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    scratch = tmp_path / "tmp"  # the server's temporary directory: only its own metrics directory lands here
+    scratch.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "TMPDIR": str(scratch),
+    }
     with (tmp_path / "serve.log").open("ab") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -151,7 +156,7 @@ def test_two_workers_are_summed_into_one_exposition(
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
     # The parent created the workers' metrics directory and removes it on the way out.
-    assert set(Path(tempfile.gettempdir()).glob("connector-metrics-*")) == before
+    assert not list(scratch.iterdir())
 
 
 def _answers(url: str) -> bool:
