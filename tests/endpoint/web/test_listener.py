@@ -60,6 +60,75 @@ def test_connections_beyond_the_cap_are_closed_at_once_and_the_rest_served(
     assert "server.max_connections cap" in record.getMessage()
 
 
+def test_the_sweeper_closes_idle_and_slow_body_connections_but_never_a_running_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """idle_connection_timeout and body_timeout, enforced by one sweep a second (no timer per request)."""
+
+    async def scenario() -> dict[str, float]:
+        server = BoundedHTTPServer(
+            tornado.web.Application([("/", Hello), ("/slow", Slow)]),
+            idle_connection_timeout=1,
+            body_timeout=1,
+        )
+        [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        port = sock.getsockname()[1]
+        server.add_sockets([sock])
+        started = time.monotonic()
+        closed: dict[str, float] = {}
+
+        async def watch(name: str, first: bytes) -> None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(first)
+            data = await asyncio.wait_for(reader.read(), 10)
+            closed[name] = time.monotonic() - started
+            closed[name + " answered"] = float(b"hello" in data)
+            writer.close()
+
+        await asyncio.gather(
+            watch("idle", b""),  # never sends its headers
+            watch("slow body", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"),
+            watch("slow handler", b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+        server.stop()
+        return closed
+
+    with caplog.at_level("WARNING", logger="endpoint.web.listener"):
+        closed = asyncio.run(scenario())
+    assert 1 <= closed["idle"] < 3 and not closed["idle answered"]
+    assert 1 <= closed["slow body"] < 3 and not closed["slow body answered"]
+    assert closed["slow handler"] >= 2.5 and closed["slow handler answered"]  # the handler's time is its own
+    assert [r.getMessage() for r in caplog.records] == [
+        "closed 2 connections past idle_connection_timeout or body_timeout (1 times since the last report)"
+    ]
+
+
+class Slow(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        await asyncio.sleep(2.5)
+        self.write("hello")
+
+
+def test_a_sweep_closes_by_phase_and_limit() -> None:
+    server = BoundedHTTPServer(tornado.web.Application([]), idle_connection_timeout=5, body_timeout=2)
+
+    class Connection:
+        def __init__(self) -> None:
+            self.stream = self
+            self.closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    idle, reading, handling, fresh = Connection(), Connection(), Connection(), Connection()
+    server._phases.update(
+        {idle: ("headers", 0.0), reading: ("body", 7.5), handling: ("handler", 0.0), fresh: ("headers", 6.0)}
+    )
+    assert server._sweep(now=10.0) == 2
+    assert (idle.closed, reading.closed, handling.closed, fresh.closed) == (True, True, False, False)
+    assert set(server._phases) == {handling, fresh}
+
+
 def test_the_start_check_raises_the_soft_limit_when_the_hard_one_allows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
