@@ -13,7 +13,7 @@ import peewee as pw
 
 from endpoint.errors import Unavailable
 from models.backends import connection_lost
-from models.db import PoolExhausted, retry_safe, unit_of_work
+from models.db import PoolExhausted, release_connection, retry_safe, unit_of_work
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class DatabaseRunner:
         if self.inline:
             if self._closed:
                 raise RuntimeError("the database runner is shut down")
-            return _in_unit(fn, *args, **kwargs)
+            return _in_unit(fn, *args, _keep_open=True, **kwargs)
         return await self.run_in_thread(fn, *args, **kwargs)
 
     async def run_in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -59,12 +59,14 @@ class DatabaseRunner:
     def shutdown(self) -> None:
         self._closed = True
         self._executor.shutdown(wait=True)
+        if self.inline:  # the connection the inline units kept (a no-op when none is open)
+            release_connection()
 
 
-def _in_unit(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+def _in_unit(fn: Callable[P, T], *args: P.args, _keep_open: bool = False, **kwargs: P.kwargs) -> T:
     for attempt in (1, 2):
         try:
-            with unit_of_work():
+            with unit_of_work(keep_open=_keep_open):
                 return fn(*args, **kwargs)
         except PoolExhausted as e:
             raise Unavailable(reason=str(e)) from e

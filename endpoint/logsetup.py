@@ -49,11 +49,24 @@ def _safe(value: Any) -> Any:
     return escape(value) if isinstance(value, str) else value
 
 
+# The last whole second formatted and its text up to the seconds; one tuple, replaced in one assignment,
+# so a thread never pairs one second with another's text.
+_second: tuple[int, str] = (-1, "")
+
+
 def rfc3339(created: float) -> str:
     """A record's time as RFC 3339 in UTC with milliseconds (``2026-12-05T11:40:43.123Z``): sortable, and
-    unambiguous across hosts and daylight-saving changes."""
-    moment = dt.datetime.fromtimestamp(created, tz=dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    unambiguous across hosts and daylight-saving changes. The part up to the seconds is formatted once
+    a second."""
+    global _second
+    whole = int(created)
+    micro = round((created - whole) * 1_000_000)  # rounded as datetime rounds a timestamp
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    cached = _second
+    if cached[0] != whole:
+        cached = _second = (whole, dt.datetime.fromtimestamp(whole, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{micro // 1000:03d}Z"
 
 
 class _Rfc3339:
@@ -163,6 +176,10 @@ def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RejectionSampler(settings.rejection_interval, settings.rejections_verbatim))
+    # Neither format shows the thread, process or source line: don't gather them for every record (the
+    # logging HOWTO's "Optimization"; findCaller alone walks the stack per line).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())

@@ -13,6 +13,10 @@ claim. The nonce reaches the database in the request's unit of work (endpoint/au
 
 oauthlib's signature primitives build the base string (RFC 5849 §3.4.1) once per request; the HMAC then
 runs once per candidate secret. A ``SignatureOnlyEndpoint`` per secret per request cost ~9 % of a request.
+The parameters are normalized as oauthlib's ``normalize_parameters`` and ``signature_base_string`` do,
+with its percent-encoding, except that a value made of unreserved characters only (nearly every one:
+keys, nonces, timestamps, methods) is taken as it is instead of going through urllib's quote (~4 % of a
+request); tests/endpoint/auth/test_oauth.py compares the two on random input.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import functools
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from oauthlib.common import urldecode
-from oauthlib.oauth1.rfc5849 import signature
+from oauthlib.oauth1.rfc5849 import signature, utils
 
 from endpoint.auth.consumers import ConsumerSecrets
 from endpoint.auth.identity import VerifiedConsumer
@@ -50,6 +55,20 @@ _SIGNERS = {"HMAC-SHA1": "SHA-1", "HMAC-SHA256": "SHA-256"}
 # A route's signed URI repeats on every request; oauthlib's normalization of it costs ~7 us. Bounded,
 # and keyed by the exact URI, so a miss only costs the normal computation.
 _base_string_uri = functools.lru_cache(maxsize=1024)(signature.base_string_uri)
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")  # RFC 5849 §3.6: left as they are
+
+
+def percent_encode(value: str) -> str:
+    """RFC 5849 §3.6, as oauthlib's ``utils.escape``; unreserved-only values skip urllib's quote."""
+    return value if _UNRESERVED.fullmatch(value) else utils.escape(value)
+
+
+def base_string(method: str, uri: str, pairs: list[tuple[str, str]]) -> str:
+    """RFC 5849 §3.4.1: oauthlib's ``signature_base_string(method, base_string_uri(uri),
+    normalize_parameters(pairs))`` with ``percent_encode``."""
+    encoded = sorted((percent_encode(k), percent_encode(v)) for k, v in pairs)
+    normalized = "&".join(f"{k}={v}" for k, v in encoded)
+    return "&".join(map(percent_encode, (method.upper(), _base_string_uri(uri), normalized)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +135,7 @@ class SignatureVerifier:
     def _base_string(self, method: str, uri: str, params: OAuthParameters) -> str:
         """RFC 5849 §3.4.1 with oauthlib's primitives: query + protocol parameters, normalized."""
         try:
-            query = urldecode(urlsplit(uri).query)
-            normalized = signature.normalize_parameters([*query, *params.signed_pairs])
-            return signature.signature_base_string(method.upper(), _base_string_uri(uri), normalized)
+            return base_string(method, uri, [*urldecode(urlsplit(uri).query), *params.signed_pairs])
         except (ValueError, UnicodeError) as e:
             raise PayloadError(reason=f"request rejected by the OAuth parser ({type(e).__name__})") from e
 

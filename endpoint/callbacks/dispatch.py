@@ -50,13 +50,12 @@ class CallbackDispatcher:
         spec = self._catalogue.get(envelope.callback_id)
         if spec is not None and spec.new_password:
             return None
-        digest = ledger.request_hash(envelope)
-        replay = _prior_answer(spec, principal, user.organization_id, envelope, digest)
+        replay = _prior_answer(spec, principal, user.organization_id, envelope)
         if replay is not None:
             return replay
         checked = self._check(envelope, spec)
         call = _context(user, envelope)
-        return _execute(checked, call, principal, envelope.request_id, digest)
+        return _execute(checked, call, principal, envelope.request_id, _digest(checked, envelope))
 
     def needs_end_user(self, callback_id: str) -> bool:
         """False for the mirroring callbacks; an unknown id still authenticates first (§7: no enumeration)."""
@@ -71,13 +70,12 @@ class CallbackDispatcher:
         """
         spec = self._catalogue.get(envelope.callback_id)
         tenant = envelope.tenant_id
-        digest = ledger.request_hash(envelope)
-        replay = _prior_answer(spec, principal, tenant, envelope, digest)
+        replay = _prior_answer(spec, principal, tenant, envelope)
         if replay is not None:
             return replay
         checked = self._check(envelope, spec)
         call = CallContext(tenant, None, tenant, envelope.datacenter_url, envelope.payload)
-        return _execute(checked, call, principal, envelope.request_id, digest)
+        return _execute(checked, call, principal, envelope.request_id, _digest(checked, envelope))
 
     async def dispatch(self, principal: str, user: AuthenticatedUser, envelope: Envelope) -> CallbackResponse:
         """Steps 6-8 in units of work of their own (after an argon2 verify, or for reset_password).
@@ -92,7 +90,7 @@ class CallbackDispatcher:
         # reset_password: argon2 must run between the checks and the transaction, on its own executor.
         digest = ledger.request_hash(envelope)
         org_id = user.organization_id
-        replay = await self._db.run(_prior_answer, spec, principal, org_id, envelope, digest)
+        replay = await self._db.run(_prior_answer, spec, principal, org_id, envelope)
         if replay is not None:
             return replay
         spec = self._check(envelope, spec)
@@ -135,15 +133,20 @@ def _context(
     )
 
 
+def _digest(spec: CallbackSpec, envelope: Envelope) -> str:
+    """The request's hash for the ledger; only writes store one (reads would hash for nothing)."""
+    return ledger.request_hash(envelope) if spec.writes else ""
+
+
 def _prior_answer(
-    spec: CallbackSpec | None, principal: str, org_id: str, envelope: Envelope, digest: str
+    spec: CallbackSpec | None, principal: str, org_id: str, envelope: Envelope
 ) -> CallbackResponse | None:
     """Step 6, in a unit of work: the stored answer of a repeat, if any.
 
     :raise Conflict: the request_id was recorded for another callback or payload.
     """
     prior = ledger.lookup(principal, org_id, envelope.request_id)
-    return None if prior is None else _replay(prior, envelope, digest, spec)
+    return None if prior is None else _replay(prior, envelope, ledger.request_hash(envelope), spec)
 
 
 def _replay(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from endpoint.logsetup import RejectionSampler, configure_logging
+from endpoint.logsetup import RejectionSampler, configure_logging, rfc3339
 from endpoint.settings import LoggingSettings
 
 TOUCHED = ("oauthlib", "peewee", "tornado.access")
@@ -240,3 +240,28 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds(fmt: str) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
     parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
     assert before - 0.002 <= parsed <= time.time()
+
+
+@pytest.mark.parametrize(
+    "created",
+    [1764935443.1234, 1764935443.9999996, 1174818252.3339996, 1764935444.0, 1764935443.0004999, 0.5],
+)
+def test_the_cached_second_formats_as_datetime_would(created: float) -> None:
+    expected = dt.datetime.fromtimestamp(created, tz=dt.UTC).isoformat(timespec="milliseconds")
+    assert rfc3339(created) == expected.replace("+00:00", "Z")
+    assert rfc3339(created + 1) != rfc3339(created)  # the cache follows the second
+
+
+def test_records_carry_no_thread_process_or_caller_details_nobody_formats() -> None:
+    configure_logging(LoggingSettings(), io.StringIO())
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger = logging.getLogger("endpoint.test.details")
+    logger.addHandler(handler)
+    try:
+        logger.warning("hello")
+    finally:
+        logger.removeHandler(handler)
+    [record] = seen
+    assert (record.threadName, record.processName, record.pathname) == (None, None, "(unknown file)")

@@ -18,6 +18,7 @@ from models.db import (
     DatabaseSettings,
     SerializedSqliteDatabase,
     open_database,
+    release_connection,
     serialized_write,
     unit_of_work,
 )
@@ -228,6 +229,28 @@ def test_unit_of_work_opens_and_returns_a_pooled_connection(
         assert database.is_closed() and not database._in_use
         with unit_of_work():
             assert database.connection() is first  # the same connection, taken from the pool again
+    finally:
+        database.close_all()
+
+
+def test_a_kept_connection_serves_the_next_unit_until_a_unit_fails_or_it_is_released(
+    db_settings: DatabaseSettings, restore_proxy: None
+) -> None:
+    database = init_database(db_settings)
+    try:
+        with unit_of_work(keep_open=True):
+            first = database.connection()
+        assert not database.is_closed() and len(database._in_use) == 1  # still this thread's
+        with unit_of_work(keep_open=True):
+            assert database.connection() is first
+        with pytest.raises(RuntimeError), unit_of_work(keep_open=True):
+            raise RuntimeError("a unit that fails")
+        assert database.is_closed() and not database._in_use  # given back: it may be the broken one
+        with unit_of_work(keep_open=True):
+            pass
+        release_connection()
+        assert database.is_closed() and not database._in_use
+        release_connection()  # nothing kept: a no-op
     finally:
         database.close_all()
 

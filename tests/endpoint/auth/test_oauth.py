@@ -8,17 +8,20 @@ test_nonces.py and the HTTP tests).
 from __future__ import annotations
 
 import datetime as dt
+import random
 import statistics
+import string
 import time
 from collections.abc import Callable
 
 import peewee as pw
 import pytest
+from oauthlib.oauth1.rfc5849 import signature
 
 from endpoint.auth.consumers import ConsumerSecrets
 from endpoint.auth.identity import VerifiedConsumer
 from endpoint.auth.nonces import RecentNonces
-from endpoint.auth.oauth import InboundRequest, SignatureVerifier
+from endpoint.auth.oauth import InboundRequest, SignatureVerifier, base_string
 from endpoint.errors import AuthenticationFailed, PayloadError
 from endpoint.settings import EndpointSettings
 from models import ConsumerSecret, Nonce
@@ -373,3 +376,21 @@ def test_secret_is_never_in_the_failure_reason(consumer: None) -> None:
     with pytest.raises(AuthenticationFailed) as info:
         make_verifier().verify(request(secret="wrong-secret-000000"))
     assert CONSUMER_SECRET not in info.value.reason and "wrong-secret" not in info.value.reason
+
+
+def test_the_base_string_is_oauthlibs_on_random_input() -> None:
+    """The fast path of percent_encode must not change a single base string (RFC 5849 §3.4.1, §3.6)."""
+    chooser = random.Random(5849)
+    alphabet = string.ascii_letters + string.digits + "._~-" + " !*'();:@&=+$,/?[]%" + "éü€\u2028\x00"
+
+    def text() -> str:
+        return "".join(chooser.choice(alphabet) for _ in range(chooser.randint(0, 12)))
+
+    for _ in range(3000):
+        pairs = [(text(), text()) for _ in range(chooser.randint(0, 6))]
+        uri = "https://Example.COM:443/p/" + text().replace("?", "").replace("#", "")
+        method = chooser.choice(["post", "GET", "Put"])
+        expected = signature.signature_base_string(
+            method.upper(), signature.base_string_uri(uri), signature.normalize_parameters(pairs)
+        )
+        assert base_string(method, uri, pairs) == expected, (method, uri, pairs)

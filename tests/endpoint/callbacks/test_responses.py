@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 
 import pytest
 
-from endpoint.callbacks.responses import CallbackResponse, error_envelope, error_type, success_envelope
+from endpoint.callbacks.responses import (
+    CallbackResponse,
+    error_envelope,
+    error_type,
+    response_id,
+    success_envelope,
+)
 from endpoint.callbacks.schemas import CTI_RE
 
 REQUEST_ID = "7f1c2d9e-5b7a-4a61-9a8e-3c2b1d0e9f11"
@@ -81,3 +88,18 @@ def test_only_customer_get_state_answers_an_array() -> None:
     with pytest.raises(TypeError):
         success_envelope(REQUEST_ID, GET_STATE_OK, {"items": []})
     assert "payload" not in success_envelope(REQUEST_ID, GET_STATE_OK, None)
+
+
+def test_response_ids_are_uuid4_and_a_forked_worker_draws_its_own() -> None:
+    """random, not os.urandom: safe only because the random module reseeds in every forked child."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, as a fresh worker would draw it
+        os.write(write, response_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child, parent = os.read(read, 64).decode(), response_id()
+    os.close(read)
+    assert child != parent
+    assert {uuid.UUID(child).version, uuid.UUID(parent).version} == {4}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import socket
 import threading
@@ -32,7 +33,7 @@ from endpoint.errors import (
     Unavailable,
 )
 from endpoint.runtime import InFlight
-from endpoint.web.base import GENERIC_MESSAGES, STATUS_FOR, BaseHandler, status_for
+from endpoint.web.base import GENERIC_MESSAGES, STATUS_FOR, BaseHandler, next_correlation_id, status_for
 from endpoint.web.limits import BodyBudget
 from endpoint.web.requestlog import log_request
 from tests.factories import make_settings
@@ -230,6 +231,21 @@ def test_correlation_id_is_per_request_and_matches_the_access_log(
     records = [access_record(caplog, first), access_record(caplog, second)]  # one line each, matched by id
     assert first.headers["X-Correlation-Id"] != second.headers["X-Correlation-Id"]
     assert records[0].fields["principal"] == "acme-key"  # type: ignore[attr-defined]
+
+
+def test_a_forked_worker_marks_its_correlation_ids_with_its_own_pid() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, next_correlation_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert (
+        child[6:10] == f"{pid & 0xFFFF:04x}" and next_correlation_id()[6:10] == f"{os.getpid() & 0xFFFF:04x}"
+    )
 
 
 @pytest.mark.parametrize("header", ["X-Request-Id", "X-Correlation-Id"])
