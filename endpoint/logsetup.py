@@ -45,10 +45,6 @@ def escape(text: str) -> str:
     return _UNSAFE.sub(_escaped, text)
 
 
-def _safe(value: Any) -> Any:
-    return escape(value) if isinstance(value, str) else value
-
-
 # The last whole second formatted and its text up to the seconds; one tuple, replaced in one assignment,
 # so a thread never pairs one second with another's text.
 _second: tuple[int, str] = (-1, "")
@@ -77,11 +73,11 @@ class _Rfc3339:
 class TextFormatter(_Rfc3339, logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's API name
         # The message with its arguments interpolated; a traceback appended after it keeps its lines.
-        line = escape(super().formatMessage(record))
+        line = super().formatMessage(record)
         fields = getattr(record, "fields", None)
-        if fields:
-            line += " " + " ".join(f"{k}={_safe(v)}" for k, v in fields.items() if v is not None)
-        return line
+        if fields:  # escaped with the message, in one pass (keys are identifiers, values any text)
+            line += " " + " ".join([f"{k}={v}" for k, v in fields.items() if v is not None])
+        return escape(line)
 
 
 class JsonFormatter(_Rfc3339, logging.Formatter):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 import tornado.web
+from tornado.httputil import HTTPHeaders, RequestStartLine
 
 from endpoint.auth.identity import VerifiedConsumer
 from endpoint.auth.oauth import InboundRequest
@@ -48,11 +50,23 @@ class HeaderStage:
             raise AuthenticationFailed(reason="test: body does not match")
 
 
+async def later_conflict() -> None:
+    await asyncio.sleep(0.01)
+    raise Conflict("Decided later.", reason="after a suspension")
+
+
 class EchoExchange(Exchange):
     route_label = "echo"
 
     async def handle(self, body: bytes) -> None:
         self.check_body(body)
+        if body == b"sleep":  # suspends on a timer: continues in a Task
+            await asyncio.sleep(0.01)
+        elif body == b"yield":  # bare yields: one loop turn each
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        elif body == b"later":  # an error raised after the first suspension
+            await asyncio.ensure_future(later_conflict())
         error = RAISES.get(body.decode(errors="replace"))
         if error is not None:
             raise error
@@ -144,6 +158,49 @@ def test_refusals_in_handle_map_like_every_route(
         [logged] = [r for r in caplog.records if r.name == "endpoint.web.exchange"]
         assert response.headers["X-Correlation-Id"] in logged.getMessage() and logged.exc_info
         assert "SELECT" not in response.text
+
+
+@pytest.mark.parametrize("body", [b"sleep", b"yield"])
+def test_a_handler_that_suspends_is_driven_to_its_answer(base_url: str, body: bytes) -> None:
+    with requests.Session() as session:  # and the connection goes on serving afterwards
+        for _ in range(3):
+            reply = session.post(f"{base_url}/echo", data=body, headers={"Authorization": "Test good"})
+            assert reply.json() == {"received": len(body)}
+
+
+def test_an_error_after_a_suspension_is_answered_like_any_other(base_url: str) -> None:
+    response = post(base_url, b"later")
+    assert (response.status_code, response.json()) == (409, {"status": 409, "error": "Decided later."})
+
+
+def test_a_handler_that_never_suspends_answers_within_finish_without_a_task() -> None:
+    """The eager start: SQLite's inline units never suspend, so the answer is written during finish()."""
+    written: list[int] = []
+
+    class Connection:
+        context = SimpleNamespace(remote_ip="127.0.0.1")
+
+        def set_max_body_size(self, size: int) -> None:
+            pass
+
+        def write_headers(self, start_line: Any, headers: Any, body: bytes) -> None:
+            written.append(start_line.code)
+
+        def finish(self) -> None:
+            pass
+
+    runtime = SimpleNamespace(
+        settings=make_settings(endpoint={"max_body_size": MAX_BODY}), inflight=InFlight(),
+        bodies=BodyBudget(MAX_BODY), metrics=None,
+    )  # fmt: skip
+    route = Route(runtime, Stages(transport=(HeaderStage(),)), EchoExchange)  # type: ignore[arg-type]
+    exchange = route.start_request(None, Connection())  # type: ignore[arg-type]
+    exchange.headers_received(
+        RequestStartLine("POST", "/echo", "HTTP/1.1"), HTTPHeaders({"Authorization": "Test good"})
+    )
+    exchange.data_received(b"hello")
+    exchange.finish()
+    assert written == [200] and exchange._task is None and len(runtime.inflight) == 0  # type: ignore[attr-defined]
 
 
 def raw(base_url: str, request: bytes, wait: float = 5) -> bytes:
