@@ -9,6 +9,7 @@ spool files) is read by these rules, so no two of our parsers can disagree about
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from itertools import accumulate
@@ -51,13 +52,7 @@ def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     """``text`` as JSON by the rules above. :raise JsonRejected:"""
     _check_depth(text, max_depth)
     try:
-        document = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_constant=_reject_constant,
-            parse_int=_bounded_int,
-            parse_float=_finite_float,
-        )
+        document = _decoder().decode(text)
     except JsonRejected:
         raise
     except (ValueError, RecursionError):
@@ -67,6 +62,17 @@ def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     if _SURROGATE_ESCAPE.search(text) and not _valid_unicode(document):
         raise JsonRejected("has an invalid Unicode escape", document)
     return document
+
+
+@functools.cache
+def _decoder() -> json.JSONDecoder:
+    """One decoder with our hooks (json.loads with hooks builds a new JSONDecoder per call)."""
+    return json.JSONDecoder(
+        object_pairs_hook=_unique_keys,
+        parse_constant=_reject_constant,
+        parse_int=_bounded_int,
+        parse_float=_finite_float,
+    )
 
 
 def _check_depth(text: str, max_depth: int) -> None:
