@@ -74,7 +74,13 @@ def _in_unit(fn: Callable[P, T], *args: P.args, _keep_open: bool = False, **kwar
             if not connection_lost(e):
                 raise
             if attempt == 1 and retry_safe(e):
-                log.warning("database connection lost (%s); running the unit of work again", type(e).__name__)
+                # Sampled like refused requests (endpoint/logsetup.py): while the database is down every
+                # unit comes here, and a line each would flood the log.
+                log.warning(
+                    "database connection lost (%s); running the unit of work again",
+                    type(e).__name__,
+                    extra={"rejection": f"database connection lost ({type(e).__name__}), unit run again"},
+                )
                 continue
             raise Unavailable(reason=f"database connection lost ({type(e).__name__})") from e
     raise AssertionError("unreachable")

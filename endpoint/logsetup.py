@@ -4,8 +4,10 @@ Two guards apply to every line, whatever logger wrote it:
 - Escaping: no character a log reader could take for a line break (C0, DEL, C1 with NEL, U+2028/2029)
   is ever written raw, in a field or in the message, in either format (log injection, line splitting).
 - Rejection sampling: records marked as rejections (``extra={"rejection": "<reason>"}``: refused logins,
-  4xx access lines) are written verbatim for the first few of each reason per interval; the rest are
-  counted and summed up in one line per interval, so a flood of bad requests cannot fill the disk.
+  4xx and 503 access lines, and the lines a database outage repeats per request: a unit of work run
+  again after a lost connection, a refused request's nonce not recorded) are written verbatim for the
+  first few of each reason per interval; the rest are counted and summed up in one line per interval, so
+  a flood of bad requests, or an outage under load, cannot fill the disk.
 """
 
 from __future__ import annotations

@@ -199,8 +199,9 @@ class AuthSettings:
 class LoggingSettings:
     level: str = "INFO"
     format: str = "text"  # "text" or "json"
-    # Rejected requests and logins: per interval, this many lines of each reason are written, the rest
-    # summed up in one line at the end of the interval (a flood of bad requests must not fill the disk).
+    # Rejected requests and logins, and what a database outage repeats per request (503s, retried units):
+    # per interval, this many lines of each reason are written, the rest summed up in one line at the end
+    # of the interval (a flood of bad requests or an outage under load must not fill the disk).
     rejection_interval: float = 10.0
     rejections_verbatim: int = 5
 

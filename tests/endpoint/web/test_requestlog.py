@@ -123,6 +123,8 @@ def test_server_errors_are_logged_at_error(
     assert requests.get(live.base_url + "/healthz", timeout=5).status_code == 503
     [record] = records(access, 1)
     assert record.levelno == logging.ERROR and record.fields["status"] == 503  # type: ignore[attr-defined]
+    # A 503 is a refusal too: sampled, so an outage under load cannot flood the log.
+    assert record.rejection.startswith("503")  # type: ignore[attr-defined]
 
 
 def test_unrouted_requests_are_logged_too(live: LiveEndpoint, access: pytest.LogCaptureFixture) -> None:
