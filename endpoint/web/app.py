@@ -1,27 +1,37 @@
-"""make_app(settings, runtime) -> tornado Application: the URL table and application settings only."""
+"""make_app(settings, runtime) -> tornado Application: the URL table and application settings only;
+make_delegate(settings, runtime): what the server runs, the application with /callback taken first."""
 
 from __future__ import annotations
 
 import tornado.web
+from tornado.httputil import HTTPServerConnectionDelegate
 
 from endpoint.runtime import Runtime
 from endpoint.settings import Settings
 from endpoint.web.aps import aps_routes
 from endpoint.web.callback import CallbackExchange
-from endpoint.web.exchange import Route
+from endpoint.web.exchange import HotPaths, Route
 from endpoint.web.health import NotFoundHandler, PublicHealthHandler
 from endpoint.web.requestlog import log_request
 
 
-def make_app(settings: Settings, runtime: Runtime) -> tornado.web.Application:
+def make_delegate(settings: Settings, runtime: Runtime) -> HTTPServerConnectionDelegate:
+    """The application, with the busiest path answered before its router (endpoint/web/exchange.py)."""
+    callback = Route(runtime, runtime.callback_stages, CallbackExchange)
+    app = make_app(settings, runtime, callback)
+    return HotPaths(app, {settings.endpoint.mount_path + "callback": callback})
+
+
+def make_app(settings: Settings, runtime: Runtime, callback: Route | None = None) -> tornado.web.Application:
     """Routes live below ``endpoint.mount_path``; nothing here listens or touches the network."""
     mount = settings.endpoint.mount_path
+    callback = callback or Route(runtime, runtime.callback_stages, CallbackExchange)
     plain = {"runtime": runtime}
     # Each route names what it verifies: the callback its transport and the end user, APS the transport.
     # /callback is a lean exchange (endpoint/web/exchange.py); the others are RequestHandlers.
     aps = {"runtime": runtime, "stages": runtime.aps_stages}
     routes = [
-        (mount + "callback", Route(runtime, runtime.callback_stages, CallbackExchange)),
+        (mount + "callback", callback),
         (mount + "healthz", PublicHealthHandler, plain),
         *aps_routes(mount, aps),
     ]

@@ -100,6 +100,50 @@ class Route(HTTPServerConnectionDelegate):
         return self.exchange(self, request_conn)
 
 
+class HotPaths(HTTPServerConnectionDelegate):
+    """The application, with exact paths of lean routes answered without its router: Tornado's router
+    builds an HTTPServerRequest and matches the rules for every request (~2 % of a callback's CPU)."""
+
+    def __init__(self, application: HTTPServerConnectionDelegate, routes: dict[str, Route]) -> None:
+        self.application = application
+        self.routes = routes
+
+    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> HTTPMessageDelegate:
+        return _PathSwitch(self, server_conn, request_conn)
+
+    def on_close(self, server_conn: object) -> None:
+        self.application.on_close(server_conn)
+
+
+class _PathSwitch(HTTPMessageDelegate):
+    """Picks the delegate of one request once its start line is known."""
+
+    __slots__ = ("_paths", "_server_conn", "_request_conn", "_delegate")
+
+    def __init__(self, paths: HotPaths, server_conn: object, request_conn: HTTPConnection) -> None:
+        self._paths, self._server_conn, self._request_conn = paths, server_conn, request_conn
+        self._delegate: HTTPMessageDelegate | None = None
+
+    def headers_received(self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders) -> Any:
+        assert isinstance(start_line, RequestStartLine)
+        route = self._paths.routes.get(start_line.path.partition("?")[0])
+        owner = route if route is not None else self._paths.application
+        self._delegate = owner.start_request(self._server_conn, self._request_conn)
+        return self._delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Any:
+        assert self._delegate is not None
+        return self._delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        assert self._delegate is not None
+        self._delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if self._delegate is not None:
+            self._delegate.on_connection_close()
+
+
 class Exchange(HTTPMessageDelegate):
     """One request on a lean route. Subclasses implement ``handle`` and ``error_body``."""
 

@@ -23,7 +23,7 @@ from endpoint.maintenance import purge_expired
 from endpoint.metrics import enable_multiprocess, mark_process_dead
 from endpoint.runtime import Runtime, build_runtime
 from endpoint.settings import Settings
-from endpoint.web.app import make_app
+from endpoint.web.app import make_delegate
 from endpoint.web.listener import BoundedHTTPServer, DescriptorLimitError, check_descriptor_limit
 from endpoint.web.ops import OpsListener
 from endpoint.web.prefork import run_workers
@@ -89,7 +89,7 @@ def _serve_worker(settings: Settings, sockets: list[socket.socket], index: int) 
 def build_server(settings: Settings, runtime: Runtime) -> tornado.httpserver.HTTPServer:
     """The HTTP server with the limits of security-checklist §8.3 (no xheaders: see forwarding.py)."""
     return BoundedHTTPServer(
-        make_app(settings, runtime),
+        make_delegate(settings, runtime),
         max_connections=settings.server.max_connections,
         xheaders=False,
         decompress_request=False,  # gzip bombs

@@ -9,9 +9,11 @@ from typing import Any, cast
 import peewee as pw
 import pytest
 import requests
+import tornado.web
 
 from endpoint.runtime import InFlight, Runtime
-from endpoint.web.app import make_app
+from endpoint.web.app import make_app, make_delegate
+from endpoint.web.exchange import HotPaths
 from endpoint.web.requestlog import log_request
 from models.db import DatabaseSettings
 from tests.factories import PUBLIC_URL, create_consumer, make_settings, sign
@@ -80,3 +82,18 @@ def test_application_settings() -> None:
     assert not app.settings.get("autoreload")
     assert app.settings["log_function"] is log_request
     assert not app.settings.get("cookie_secret") and not app.settings.get("template_path")
+
+
+def test_the_server_takes_the_callback_path_first_and_the_application_holds_the_same_route() -> None:
+    settings = make_settings(endpoint={"mount_path": "/connector/"})
+    runtime = cast(
+        Runtime,
+        SimpleNamespace(settings=settings, inflight=InFlight(), callback_stages=None, aps_stages=None),
+    )
+    delegate = make_delegate(settings, runtime)
+    assert isinstance(delegate, HotPaths) and list(delegate.routes) == ["/connector/callback"]
+    application = cast(tornado.web.Application, delegate.application)
+    [rule] = [
+        r for r in application.wildcard_router.rules if r.target is delegate.routes["/connector/callback"]
+    ]
+    assert rule.matcher.match(SimpleNamespace(path="/connector/callback")) is not None  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from endpoint.auth.oauth import InboundRequest
 from endpoint.auth.stages import Stages
 from endpoint.errors import AuthenticationFailed, Conflict, ServiceError, TooManyRequests, Unavailable
 from endpoint.runtime import InFlight
-from endpoint.web.exchange import Exchange, Route, http_date
+from endpoint.web.exchange import Exchange, HotPaths, Route, http_date
 from endpoint.web.limits import BodyBudget
 from endpoint.web.requestlog import log_request
 from tests.endpoint.web.test_base import access_record, serve_app
@@ -86,12 +86,27 @@ def runtime() -> SimpleNamespace:
     )
 
 
+class Other(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write({"routed": "application"})
+
+
 @pytest.fixture(scope="module")
 def base_url(runtime: SimpleNamespace) -> Iterator[str]:
+    """The route behind HotPaths, as the server runs /callback (the application here does not know it)."""
     route = Route(runtime, Stages(transport=(HeaderStage(),)), EchoExchange)  # type: ignore[arg-type]
-    app = tornado.web.Application([(r"/echo", route)], log_function=log_request)
-    with serve_app(app) as url:
+    app = tornado.web.Application([(r"/other", Other)], log_function=log_request)
+    with serve_app(HotPaths(app, {"/echo": route})) as url:  # type: ignore[arg-type]
         yield url
+
+
+def test_hot_paths_take_their_exact_path_and_leave_the_rest_to_the_application(base_url: str) -> None:
+    headers = {"Authorization": "Test good"}
+    assert requests.post(f"{base_url}/echo?x=1", data=b"abc", headers=headers, timeout=5).json() == {
+        "received": 3
+    }
+    assert requests.get(f"{base_url}/other", timeout=5).json() == {"routed": "application"}
+    assert requests.get(f"{base_url}/echo/more", timeout=5).status_code == 404  # not the exact path
 
 
 def post(base_url: str, body: bytes, **headers: str) -> requests.Response:
