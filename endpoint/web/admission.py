@@ -37,6 +37,12 @@ class Admission:
     consumer: VerifiedConsumer
     reserved: int
 
+    @property
+    def log_fields(self) -> dict[str, str]:
+        """Who signed, for the access line: the principal and a gateway token's jti and aud (never the
+        token itself)."""
+        return {"principal": self.consumer.key, **dict(self.consumer.audit)}
+
 
 def check_framing(headers: HTTPHeaders, limit: int) -> int | None:
     """Repeated credential headers and the declared body size; returns Content-Length (None: chunked).

@@ -195,8 +195,7 @@ class Exchange(HTTPMessageDelegate):
         self.transport, self.consumer = admitted.transport, admitted.consumer
         self._reserved = admitted.reserved
         self._nonce_pending = self.consumer.nonce is not None
-        self.log_fields["principal"] = self.consumer.key
-        self.log_fields.update(self.consumer.audit)  # a gateway token's jti and aud (never the token)
+        self.log_fields.update(admitted.log_fields)
         self._admitted = True
 
     def data_received(self, chunk: bytes) -> None:
