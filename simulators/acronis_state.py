@@ -18,11 +18,12 @@ from urllib.parse import unquote_plus
 from simulators.keyring import KeyRing
 
 _NS = r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+\.v\d+\.\d+"
-ALERT_TYPE = re.compile(rf"^cti\.a\.p\.am\.alert\.v1\.0~a\.p\.basic\.v1\.0~{_NS}$")
-ALERT_CATEGORY = re.compile(rf"^cti\.a\.p\.am\.category\.v1\.0~{_NS}$")
-WORKLOAD_TYPE = re.compile(rf"^cti\.a\.p\.wm\.workload\.v1\.0~a\.p\.wm\.aspect\.v1\.0~{_NS}$")
-ANY_CTI = re.compile(rf"^cti\.{_NS}(?:~{_NS})*$")
-UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Whole-string patterns: always used with fullmatch ("$" with match would accept a trailing newline).
+ALERT_TYPE = re.compile(rf"cti\.a\.p\.am\.alert\.v1\.0~a\.p\.basic\.v1\.0~{_NS}")
+ALERT_CATEGORY = re.compile(rf"cti\.a\.p\.am\.category\.v1\.0~{_NS}")
+WORKLOAD_TYPE = re.compile(rf"cti\.a\.p\.wm\.workload\.v1\.0~a\.p\.wm\.aspect\.v1\.0~{_NS}")
+ANY_CTI = re.compile(rf"cti\.{_NS}(?:~{_NS})*")
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 ALERT_KEYS = {"type", "category", "details", "tenantID", "ResourceID", "ResourceName"}
 WORKLOAD_KEYS = {"type", "name", "attributes", "enabled", "tenant_id", "client_id", "allowed_actions"}
 ENDPOINTS = ("token", "alerts", "workloads", "jwks", "*")
@@ -191,13 +192,13 @@ def alert_errors(body: Any) -> list[str]:
         return ["body must be a JSON object"]
     errors = [f"unknown field {k!r}" for k in sorted(set(body) - ALERT_KEYS)]
     errors += [f"missing field {k!r}" for k in ("type", "category", "details", "tenantID") if k not in body]
-    if "type" in body and not (isinstance(body["type"], str) and ALERT_TYPE.match(body["type"])):
+    if "type" in body and not (isinstance(body["type"], str) and ALERT_TYPE.fullmatch(body["type"])):
         errors.append("type: not an alert CTI")
     if "category" in body and not (
-        isinstance(body["category"], str) and ALERT_CATEGORY.match(body["category"])
+        isinstance(body["category"], str) and ALERT_CATEGORY.fullmatch(body["category"])
     ):
         errors.append("category: not an alert category CTI")
-    if "tenantID" in body and not (isinstance(body["tenantID"], str) and UUID.match(body["tenantID"])):
+    if "tenantID" in body and not (isinstance(body["tenantID"], str) and UUID.fullmatch(body["tenantID"])):
         errors.append("tenantID: not a UUID")
     for key in ("ResourceID", "ResourceName"):
         if key in body and not isinstance(body[key], str):
@@ -231,7 +232,7 @@ def workload_errors(body: Any, client_id: str, max_items: int) -> list[str]:
             continue
         errors += [f"items[{i}]: unknown field {k!r}" for k in sorted(set(item) - WORKLOAD_KEYS)]
         errors += [f"items[{i}]: missing field {k!r}" for k in sorted(WORKLOAD_KEYS - set(item))]
-        if "type" in item and not (isinstance(item["type"], str) and WORKLOAD_TYPE.match(item["type"])):
+        if "type" in item and not (isinstance(item["type"], str) and WORKLOAD_TYPE.fullmatch(item["type"])):
             errors.append(f"items[{i}].type: not a workload CTI")
         if "name" in item and not (isinstance(item["name"], str) and item["name"]):
             errors.append(f"items[{i}].name: required string")
@@ -239,11 +240,15 @@ def workload_errors(body: Any, client_id: str, max_items: int) -> list[str]:
             errors.append(f"items[{i}].attributes: must be an object")
         if "enabled" in item and not isinstance(item["enabled"], bool):
             errors.append(f"items[{i}].enabled: must be a boolean")
-        if "tenant_id" in item and not (isinstance(item["tenant_id"], str) and UUID.match(item["tenant_id"])):
+        if "tenant_id" in item and not (
+            isinstance(item["tenant_id"], str) and UUID.fullmatch(item["tenant_id"])
+        ):
             errors.append(f"items[{i}].tenant_id: not a UUID")
         if "client_id" in item and item["client_id"] != client_id:
             errors.append(f"items[{i}].client_id: must be the API client that holds the token")
         actions = item.get("allowed_actions", [])
-        if not isinstance(actions, list) or not all(isinstance(a, str) and ANY_CTI.match(a) for a in actions):
+        if not isinstance(actions, list) or not all(
+            isinstance(a, str) and ANY_CTI.fullmatch(a) for a in actions
+        ):
             errors.append(f"items[{i}].allowed_actions: must be a list of CTIs")
     return errors

@@ -81,6 +81,19 @@ def test_workload_schema_errors(change: dict[str, Any], error: str) -> None:
     )
 
 
+def test_a_trailing_newline_is_not_a_valid_cti_or_uuid() -> None:
+    """The patterns are whole-string: ``re.match`` with ``$`` would accept "<value>\\n"."""
+    assert any("tenantID" in e for e in alert_errors({**ALERT, "tenantID": TENANT + "\n"}))
+    assert any("type" in e for e in alert_errors({**ALERT, "type": ALERT["type"] + "\n"}))
+    assert any("category" in e for e in alert_errors({**ALERT, "category": ALERT["category"] + "\n"}))
+    bad_item = {**ITEM, "allowed_actions": [ITEM["allowed_actions"][0] + "\n"]}
+    assert any("allowed_actions" in e for e in workload_errors({"items": [bad_item]}, "c1", 10))
+    bad_type = {**ITEM, "type": ITEM["type"] + "\n"}
+    assert any("type" in e for e in workload_errors({"items": [bad_type]}, "c1", 10))
+    bad_tenant = {**ITEM, "tenant_id": TENANT + "\n"}
+    assert any("tenant_id" in e for e in workload_errors({"items": [bad_tenant]}, "c1", 10))
+
+
 def test_workload_batch_shape_and_size() -> None:
     assert workload_errors([ITEM], "c1", 10) == ['body must be {"items": [...]}']
     assert workload_errors({"items": []}, "c1", 10) == ["items: 1..10 workloads per request"]
