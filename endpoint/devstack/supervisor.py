@@ -20,7 +20,14 @@ class StackError(Exception):
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now.
+
+    The probe sets SO_REUSEADDR like the servers themselves (Tornado, mitmproxy, http.server): a
+    connection of the previous run still in TIME_WAIT does not keep them from listening, so it must not
+    make the port look taken either. A socket that listens there still does.
+    """
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -96,3 +96,39 @@ def test_first_exited(tmp_path: Path) -> None:
     exited = supervisor.first_exited()
     assert exited is not None and exited.name == "quick"
     supervisor.stop_all(timeout=2)
+
+
+def _time_wait_on(port: int) -> None:
+    """Leave a connection in TIME_WAIT on ``port``'s side: the server end closes first, then stops."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the active close: this end (local port = ``port``) goes to TIME_WAIT
+        client.recv(1)  # sees the FIN...
+        client.close()  # ...and answers it, so the server end moves on from FIN_WAIT to TIME_WAIT
+
+
+def _in_time_wait(port: int) -> bool:
+    """/proc/net/tcp lists a socket of local port ``port`` in state 06 (TIME_WAIT)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(int(row.split()[1].split(":")[1], 16) == port and row.split()[3] == "06" for row in rows)
+
+
+def test_a_port_in_time_wait_is_free() -> None:
+    """A restart right after Ctrl-C: the old run's connections linger in TIME_WAIT for about 60 s."""
+    port = free_port()
+    _time_wait_on(port)
+    assert _in_time_wait(port)  # the situation is real...
+    with socket.socket() as plain:  # ...and a probe without SO_REUSEADDR would call the port taken
+        with pytest.raises(OSError):
+            plain.bind(("127.0.0.1", port))
+    assert port_is_free("127.0.0.1", port)
+    require_free_ports({"endpoint": ("127.0.0.1", port)})  # no StackError
+    with socket.socket() as server:  # and a server really can listen there now
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        assert not port_is_free("127.0.0.1", port)  # while one listens, the port is taken
