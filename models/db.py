@@ -34,6 +34,9 @@ _SCHEMES = {
     "mysql": "mysql+pool",
 }
 SYNCHRONOUS_MODES = ("normal", "full")
+# SQLite's page cache per connection (negative: KiB), and the cap while a bulk statement runs.
+SQLITE_CACHE_SIZE = -16000
+BULK_CACHE_SIZE = -2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +166,7 @@ def open_database(settings: DatabaseSettings) -> pw.Database:
                 "synchronous": settings.sqlite_synchronous,
                 "busy_timeout": 5000,
                 "foreign_keys": 1,
-                "cache_size": -16000,
+                "cache_size": SQLITE_CACHE_SIZE,
             },
             # BEGIN IMMEDIATE: a transaction that reads then writes cannot hit SQLITE_BUSY_SNAPSHOT.
             lock_type="IMMEDIATE",
@@ -251,6 +254,27 @@ def unit_of_work(keep_open: bool = False) -> Iterator[pw.Database]:
         return
     with database.connection_context():
         yield database
+
+
+@contextmanager
+def bounded_page_cache() -> Iterator[None]:
+    """Run a bulk statement (the minutely purge) with this thread's SQLite page cache capped at 2 MiB.
+
+    A DELETE that scans a whole table and dirties most of its pages (the nonce purge: the keys are random)
+    otherwise fills the connection's cache to its 16 MB limit. SQLite frees those pages soon after, but
+    the allocator keeps the peak resident: the SQLite soak grew by 16 MB when its first purge ran. With
+    the cap, the pages are read and written through (dirty ones spill to the WAL before the commit).
+    No-op on server databases.
+    """
+    database = db.obj
+    if not isinstance(database, pw.SqliteDatabase):
+        yield
+        return
+    database.execute_sql(f"PRAGMA cache_size = {BULK_CACHE_SIZE}")
+    try:
+        yield
+    finally:
+        database.execute_sql(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
 
 
 def release_connection() -> None:
