@@ -110,7 +110,18 @@ class AuditLog:
         flow.response = http.Response.make(403, json.dumps(body), {"Content-Type": "application/json"})
         log.warning("blocked %s %s:%d (not in audit_allow)", flow.request.method, host, port)
 
+    @staticmethod
+    def _answered_by_mitmproxy(flow: http.HTTPFlow) -> bool:
+        """A response before any rig addon acted is mitmproxy's own (built-in addons run first), e.g. the
+        407 of ``proxyauth``: audited as ``proxy``, never as the stand-in or upstream it never reached."""
+        if flow.response is None or META_ANSWERED_BY in flow.metadata:
+            return False
+        flow.metadata[META_ANSWERED_BY] = "proxy"
+        return True
+
     def http_connect(self, flow: http.HTTPFlow) -> None:
+        if self._answered_by_mitmproxy(flow):
+            return
         # Checked here as well: for https the CONNECT is the only place the destination is visible before
         # bytes flow, and a blocked tunnel means mitmproxy never opens a connection to that host.
         if not self.allowed(flow.request.host, flow.request.port):
@@ -118,7 +129,7 @@ class AuditLog:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         # requestheaders runs before every addon's request hook: no stand-in or fault acts on a blocked flow.
-        if flow.response:
+        if self._answered_by_mitmproxy(flow) or flow.response:
             return
         req = flow.request
         origin = origin_of(flow.metadata, req.scheme, req.host, req.port)

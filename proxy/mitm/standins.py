@@ -1,4 +1,9 @@
-"""StandIns: route requests for configured hosts to local simulators, keeping path, query and Host exactly."""
+"""StandIns: route requests for configured hosts to local simulators, keeping path, query and Host exactly.
+
+A routed flow shows the host the client asked for again once it is answered (or failed): mitmweb's flow
+list, mitmdump's response lines and flow files name ``eu8-cloud.acronis.com:443``, never the simulator's
+``127.0.0.1:9101``, which stays in the audit line's ``standin`` field.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +59,8 @@ class StandIns:
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """Accept tunnels to stand-in hosts ourselves, so mitmproxy never dials the real host."""
+        if flow.response is not None:
+            return  # answered already, e.g. mitmproxy's own proxyauth (407) or the allowlist (403)
         route = self.route_for(flow.request.host, flow.request.port)
         if not route:
             return
@@ -96,6 +103,25 @@ class StandIns:
         if host_header is not None:
             req.host_header = host_header
         log.debug("stand-in %s -> %s%s", host_header, route.url, req.path)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._show_origin(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._show_origin(flow)
+
+    @staticmethod
+    def _show_origin(flow: http.HTTPFlow) -> None:
+        """Put back the destination the client asked for: past the response mitmproxy no longer uses it
+        to connect, and every view of the flow (mitmweb, flow files) shows the real name and port."""
+        origin = flow.metadata.get(META_ORIGIN)
+        if not origin or META_STANDIN not in flow.metadata:
+            return
+        req = flow.request
+        host_header = req.host_header
+        req.scheme, req.host, req.port = origin  # host/port rewrite Host; the client's one goes back below
+        if host_header is not None:
+            req.host_header = host_header
 
 
 addons = [StandIns()]

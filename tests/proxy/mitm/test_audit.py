@@ -316,3 +316,33 @@ def test_the_jwks_fetch_is_audited_like_any_flow(rig: Rig, make_flow: FlowFactor
     )
     assert line["answered_by"] == "stand-in" and json.loads(line["resp_body"]) == jwks  # public keys only
     assert elsewhere.response.status_code == 403 and blocked["answered_by"] == "blocked"
+
+
+@pytest.mark.parametrize("url", ["acronis.example.com:443", "http://acronis.example.com/api/2/x"])
+def test_the_407_of_mitmproxys_own_proxyauth_is_audited_as_proxy(
+    tmp_path: Path, make_flow: FlowFactory, url: str
+) -> None:
+    """Built-in addons run before the scripts: proxyauth answers before the stand-in could claim the flow."""
+    from mitmproxy.addons.proxyauth import ProxyAuth
+    from standins import StandIns
+
+    proxyauth, audit, standins = ProxyAuth(), AuditLog(), StandIns()
+    path = tmp_path / "audit.jsonl"
+    with taddons.context(proxyauth, audit, standins) as tctx:
+        tctx.configure(proxyauth, proxyauth="user:pass")
+        tctx.configure(audit, audit_log=str(path), audit_allow=["acronis.example.com"])
+        tctx.configure(standins, standins=["acronis.example.com=http://127.0.0.1:9101"])
+        flow = make_flow(url, method="CONNECT" if "://" not in url else "GET")
+        if flow.request.method == "CONNECT":
+            for addon in (proxyauth, audit, standins):  # mitmproxy's order: built-ins, then the scripts
+                addon.http_connect(flow)
+            audit.http_connect_error(flow)
+        else:
+            for addon in (proxyauth, audit):
+                addon.requestheaders(flow)
+            standins.request(flow)
+            audit.response(flow)
+        audit.done()
+    assert flow.response is not None and flow.response.status_code == 407
+    [line] = [json.loads(x) for x in path.read_text().splitlines()]
+    assert (line["status"], line["answered_by"], line["standin"]) == (407, "proxy", None)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import queue
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -58,11 +60,12 @@ def simulator() -> Iterator[tuple[int, list[tuple[str, str | None]]]]:
 
 
 @contextlib.contextmanager
-def running_mitmdump(args: list[str], confdir: Path) -> Iterator[int]:
-    """Run mitmdump on a free loopback port and yield that port; always stopped and reaped afterwards."""
+def running_mitmdump(args: list[str], confdir: Path, tool: Path = MITMDUMP) -> Iterator[int]:
+    """Run mitmdump (or mitmweb) on a free loopback port and yield that port; always stopped and reaped
+    afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     command = [
-        str(MITMDUMP),
+        str(tool),
         *"--listen-host 127.0.0.1 --listen-port 0".split(),
         "--set",
         f"confdir={confdir}",
@@ -146,3 +149,75 @@ def test_mitmdump_routes_to_standin_and_audits(tmp_path: Path, mitm_dir: Path, s
     assert lines[0]["path"] == "/api/2/alerts?access_token=[redacted]&q=%2Fx+y"
     assert lines[0]["standin"] == f"http://127.0.0.1:{port}"
     assert lines[0]["req_headers"]["Authorization"] == "[redacted]"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _web_flows(web_port: int, timeout: float = 10) -> list[dict]:
+    """mitmweb's flow list as its UI reads it (GET /flows, JSON), once the web server answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/flows", timeout=5) as response:
+                return json.load(response)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.timeout(40)
+def test_mitmweb_lists_a_stand_in_flow_under_the_real_host(tmp_path: Path, mitm_dir: Path, simulator) -> None:
+    """``scripts/run --web``: the flow browser shows eu8-cloud.acronis.com, not the simulator's 127.0.0.1."""
+    port, seen = simulator
+    web_port = _free_port()
+    args = ["--web-host", "127.0.0.1", "--web-port", str(web_port), "--no-web-open-browser"]
+    args += ["-s", str(mitm_dir / "audit.py"), "-s", str(mitm_dir / "standins.py")]
+    args += ["--set", f"standins=acronis.example.com=http://127.0.0.1:{port}"]
+    args += ["--set", f"audit_log={tmp_path / 'audit.jsonl'}"]
+    with running_mitmdump(args, tmp_path, MITMDUMP.with_name("mitmweb")) as proxy_port:
+        proxy = f"http://127.0.0.1:{proxy_port}"
+        tls = ssl.create_default_context(cafile=str(tmp_path / "mitmproxy-ca-cert.pem"))
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({"https": proxy}), urllib.request.HTTPSHandler(context=tls)
+        )
+        with opener.open("https://acronis.example.com/api/2/alerts?x=1", timeout=10) as response:
+            assert json.load(response) == {"simulator": True}
+        flows = [flow for flow in _web_flows(web_port) if flow["request"]["method"] == "GET"]
+    assert seen == [("/api/2/alerts?x=1", "acronis.example.com")]  # the simulator answered it
+    [flow] = flows
+    request = flow["request"]
+    assert (request["scheme"], request["host"], request["port"]) == ("https", "acronis.example.com", 443)
+    assert request["pretty_host"] == "acronis.example.com" and request["path"] == "/api/2/alerts?x=1"
+    assert flow["response"]["status_code"] == 200
+
+
+@pytest.mark.timeout(30)
+def test_a_real_proxyauth_407_is_audited_as_the_proxys(tmp_path: Path, mitm_dir: Path, simulator) -> None:
+    port, seen = simulator
+    audit_log = tmp_path / "audit.jsonl"
+    args = ["-s", str(mitm_dir / "audit.py"), "-s", str(mitm_dir / "standins.py")]
+    for option in (f"standins=acronis.example.com=http://127.0.0.1:{port}", "audit_allow=acronis.example.com",
+                   f"audit_log={audit_log}", "proxyauth=user:pass"):  # fmt: skip
+        args += ["--set", option]
+    with running_mitmdump(args, tmp_path) as proxy_port:
+        proxy = f"http://127.0.0.1:{proxy_port}"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open("http://acronis.example.com/api/2/alerts", timeout=10)
+        refused.value.close()
+        assert refused.value.code == 407
+        tunnel = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=10)
+        tunnel.request("CONNECT", "acronis.example.com:443", headers={"Host": "acronis.example.com:443"})
+        assert tunnel.getresponse().status == 407
+        tunnel.close()
+    assert seen == []  # the stand-in never got anything
+    lines = [json.loads(line) for line in audit_log.read_text().splitlines()]
+    assert [(x["method"], x["status"], x["answered_by"], x["standin"]) for x in lines] == [
+        ("GET", 407, "proxy", None),
+        ("CONNECT", 407, "proxy", None),
+    ]

@@ -170,3 +170,47 @@ def test_the_identity_provider_is_an_exact_stand_in(make_flow: FlowFactory, url:
         if routed:  # the audit line and the allowlist see the name the endpoint asked for
             assert flow.metadata[META_ORIGIN][1].rstrip(".") == urlsplit(url).hostname.rstrip(".")
             assert flow.request.headers["Host"] == urlsplit(url).netloc
+
+
+@pytest.mark.parametrize("hook", ["response", "error"])
+def test_an_answered_flow_shows_the_host_the_client_asked_for(
+    addon: StandIns, make_flow: FlowFactory, hook: str
+) -> None:
+    """mitmweb's flow list and flow files name the real destination, not the simulator's address."""
+    url = "https://acronis.example.com/api/2/x?a=%2F"
+    flow = make_flow(url, tls=True)
+    raw_path = flow.request.data.path
+    addon.request(flow)
+    assert (flow.request.host, flow.request.port) == ("127.0.0.1", 9101)  # routed while in flight
+    if hook == "response":
+        flow.response = http.Response.make(200, b"{}")
+        addon.response(flow)
+    else:
+        flow.error = tflow.terr("Connection refused")
+        addon.error(flow)
+    req = flow.request
+    assert (req.scheme, req.host, req.port) == ("https", "acronis.example.com", 443)
+    assert req.pretty_url == url and req.pretty_host == "acronis.example.com"
+    assert req.headers.get_all("Host") == ["acronis.example.com"] and req.data.path == raw_path
+    assert flow.metadata[META_STANDIN] == "http://127.0.0.1:9101"  # the audit line still says where it went
+
+
+def test_a_flow_that_was_not_routed_is_left_alone_after_the_response(
+    addon: StandIns, make_flow: FlowFactory
+) -> None:
+    flow = make_flow("http://other.example.com/x")
+    addon.request(flow)
+    flow.response = http.Response.make(200)
+    addon.response(flow)
+    assert flow.request.url == "http://other.example.com/x"
+
+
+def test_a_connect_mitmproxy_already_answered_is_not_the_stand_in(
+    addon: StandIns, make_flow: FlowFactory
+) -> None:
+    """mitmproxy's own proxyauth answers 407 before any script: that is no stand-in's answer."""
+    flow = make_flow("acronis.example.com:443", method="CONNECT")
+    flow.response = http.Response.make(407)
+    addon.http_connect(flow)
+    assert flow.response.status_code == 407
+    assert META_ANSWERED_BY not in flow.metadata and META_STANDIN not in flow.metadata
