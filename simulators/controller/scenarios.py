@@ -22,6 +22,14 @@ APP_TYPE = "http://vendor.example.com/acronis-connector/app/1.0"
 TENANT_TYPE = "http://vendor.example.com/acronis-connector/tenant/1.0"
 USER_TYPE = "http://vendor.example.com/acronis-connector/user/1.0"
 ACCOUNT_TYPE = "http://aps-standard.org/types/core/account/1.0"
+# The subscriber account the async provisioning names: ``serve`` knows it (company name below), so the
+# connector reads the customer's name from the controller as it would from a real one.
+DEMO_ACCOUNT_ID = "a0000000-0000-4000-8000-000000000001"
+DEMO_ACCOUNT_NAME = "Simulated Subscriber Ltd"
+
+
+def demo_account() -> dict[str, Any]:
+    return {"aps": {"type": ACCOUNT_TYPE, "id": DEMO_ACCOUNT_ID}, "companyName": DEMO_ACCOUNT_NAME}
 
 
 @dataclass
@@ -128,7 +136,7 @@ def provision_tenant(run: ScenarioRun, *, asynchronous: bool = False) -> None:
         "USERS": {"limit": 10},
     }
     if asynchronous:
-        body["account"] = {"aps": {"id": run.state.setdefault("account_id", str(uuid.uuid4()))}}
+        body["account"] = {"aps": {"id": run.state.setdefault("account_id", DEMO_ACCOUNT_ID)}}
     else:
         body["name"] = "Simulated Customer"
         body["admin"] = {

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simulators.controller.scenarios import APP_TYPE
+from simulators.controller.scenarios import APP_TYPE, DEMO_ACCOUNT_ID, demo_account
 from simulators.controller.server import ControllerServer
 from simulators.controller.signing import ControllerSigner, Instance
 
@@ -29,6 +29,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", help="append one JSON line per received request to this file")
     parser.add_argument("--token-env", help="variable holding the APS-Token accepted on /aps/2/applications")
     parser.add_argument(
+        "--account-delay",
+        type=float,
+        default=0.0,
+        help=f"seconds a read of an account resource takes (the demo account {DEMO_ACCOUNT_ID} is known)",
+    )
+    parser.add_argument(
         "--create-instances",
         action="store_true",
         help="on POST /aps/2/applications, create the instance on the connector (POST /app) like APSC",
@@ -41,6 +47,8 @@ def run(args: argparse.Namespace, signer: ControllerSigner | None) -> int:
     server = ControllerServer(
         args.host, args.port, tls=tls, public_base=args.public_uri, token=token, record_path=args.record
     )
+    server.state.account_delay = args.account_delay
+    server.put(DEMO_ACCOUNT_ID, demo_account())  # the subscriber of the scenarios' async tenant
     if signer is not None:  # the --instance document: its key may already call us back
         server.trust(signer.instance.key, signer.instance.secret)
     if args.create_instances:

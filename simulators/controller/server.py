@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from simulators.background import BackgroundServer
+from simulators.controller.scenarios import ACCOUNT_TYPE
 from simulators.controller.verify import Verifier
 
 RESOURCES = "/aps/2/resources"
@@ -58,6 +59,7 @@ class ControllerState:
     faults: list[Fault] = field(default_factory=list)
     on_register: Callable[[dict[str, Any], str], int] | None = None  # (document, instance id) -> status
     record_path: str | None = None  # JSON lines of what was received (the local stack's log)
+    account_delay: float = 0.0  # seconds a read of an account resource takes (a controller under load)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -186,8 +188,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(record, 404, _error(404, "No such API."))
 
     def _resources(self, record: Received, resource_id: str, body: Any) -> None:
-        with self.server.state.lock:  # decide under the lock, answer outside it
+        state = self.server.state
+        with state.lock:  # decide under the lock, answer outside it
             status, answer = self._resource_call(resource_id, body)
+        if self.command == "GET" and status == 200 and state.account_delay and _is_account(answer):
+            time.sleep(state.account_delay)
         self._reply(record, status, answer)
 
     def _resource_call(self, resource_id: str, body: Any) -> tuple[int, Any]:
@@ -265,6 +270,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _is_account(resource: Any) -> bool:
+    return isinstance(resource, dict) and resource.get("aps", {}).get("type") == ACCOUNT_TYPE
 
 
 _NAMES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import requests
 from requests_oauthlib import OAuth1
 
+from simulators.controller.scenarios import DEMO_ACCOUNT_ID, DEMO_ACCOUNT_NAME, demo_account
 from simulators.controller.server import ControllerServer
 
 KEY = "acme-3f9c0e7d2b6a4c1e8d5f7a9b0c2e4d6f"
@@ -111,3 +113,17 @@ def test_the_public_base_is_what_signatures_cover() -> None:
             assert session.send(signed, timeout=5).status_code == 404  # verified, just no such resource
     finally:
         server.stop()
+
+
+def test_account_reads_take_the_account_delay(server: ControllerServer) -> None:
+    """``serve --account-delay``: a slow subscriber-account read, so the demo shows the async 202 path."""
+    server.put(DEMO_ACCOUNT_ID, demo_account())
+    server.state.account_delay = 0.4
+    started = time.monotonic()
+    account = call(server, "GET", f"aps/2/resources/{DEMO_ACCOUNT_ID}")
+    assert account.status_code == 200 and account.json()["companyName"] == DEMO_ACCOUNT_NAME
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    assert call(server, "GET", f"aps/2/resources/{RID}").status_code == 404  # other reads: no delay
+    assert call(server, "PUT", f"aps/2/resources/{RID}", {"USERS": {"usage": 1}}).status_code == 200
+    assert time.monotonic() - started < 0.4
