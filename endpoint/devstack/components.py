@@ -21,7 +21,11 @@ from endpoint.devstack.layout import (
 from endpoint.devstack.supervisor import StackError
 
 MITMDUMP = REPO / ".venv-mitm" / "bin" / "mitmdump"
+MITMWEB = REPO / ".venv-mitm" / "bin" / "mitmweb"
 ADDONS = REPO / "proxy" / "mitm"
+# The demo's async path: the controller simulator takes this long to show a subscriber account, longer than
+# the endpoint waits for a provisioning job before it answers 202 (aps.sync_budget in layout.write_config).
+ACCOUNT_DELAY = 1.5
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,25 @@ def controller_simulator(options: StackOptions, files: StackFiles) -> Component:
             CONTROLLER_URI,
             "--record",
             str(files.logs / "controller-received.jsonl"),
+            "--account-delay",
+            str(ACCOUNT_DELAY),
         ],
         ready_port=(options.host, options.controller_port),
     )
+
+
+def _mitm(options: StackOptions, web_port: int) -> list[str]:
+    """mitmdump, or with --web mitmweb serving its flow browser on ``web_port`` (no browser opened)."""
+    if not options.web:
+        return [str(MITMDUMP)]
+    return [
+        str(MITMWEB),
+        "--web-host",
+        options.host,
+        "--web-port",
+        str(web_port),
+        "--no-web-open-browser",
+    ]
 
 
 def outbound_proxy(options: StackOptions, files: StackFiles, faults: tuple[str, ...] = ()) -> Component:
@@ -111,7 +131,7 @@ def outbound_proxy(options: StackOptions, files: StackFiles, faults: tuple[str, 
     if options.jwt:  # the JWKS host: the Acronis API simulator serves the keys
         routes.append((JWKS_URL, options.acronis_port))
     argv = [
-        str(MITMDUMP),
+        *_mitm(options, options.outbound_web_port),
         "--listen-host",
         options.host,
         "--listen-port",
@@ -141,7 +161,7 @@ def outbound_proxy(options: StackOptions, files: StackFiles, faults: tuple[str, 
 def inbound_proxy(options: StackOptions, files: StackFiles) -> Component:
     """mitmdump as the reverse proxy presenting the public URL (TLS with the local mitmproxy CA)."""
     argv = [
-        str(MITMDUMP),
+        *_mitm(options, options.inbound_web_port),
         "--mode",
         f"reverse:http://{options.host}:{options.endpoint_port}@{options.inbound_port}",
         "--listen-host",
@@ -155,15 +175,16 @@ def inbound_proxy(options: StackOptions, files: StackFiles) -> Component:
         "--set",
         f"inbound_controller_uri={CONTROLLER_URI}",
         "--set",
-        f"audit_log={files.logs / 'inbound-audit.jsonl'}",
+        f"audit_log={files.inbound_audit_log}",
     ]
     return Component("inbound-proxy", argv, ready_port=(options.host, options.inbound_port))
 
 
-def require_mitmdump() -> None:
+def require_mitmdump(web: bool = False) -> None:
     """:raise StackError: mitmproxy's own environment is missing."""
-    if not MITMDUMP.exists():
-        raise StackError(f"{MITMDUMP} not found: run scripts/setup (mitmproxy lives in .venv-mitm)")
+    tool = MITMWEB if web else MITMDUMP
+    if not tool.exists():
+        raise StackError(f"{tool} not found: run scripts/setup (mitmproxy lives in .venv-mitm)")
 
 
 def wait_for_ca(files: StackFiles, timeout: float = 20.0) -> None:

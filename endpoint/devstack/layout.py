@@ -42,12 +42,19 @@ class StackOptions:
     demo_items: int = 20  # alerts/workloads queued at start for the outbox worker
     proxies: bool = True  # False: only the endpoint, on a plain-http public URL (no mitmproxy)
     gateway: str = "oauth1"  # a key of CALLBACK_AUTH; jwt/both need the proxies (the JWKS comes through them)
+    web: bool = (
+        False  # mitmweb instead of mitmdump for both proxies (a flow browser each, on the ports below)
+    )
+    inbound_web_port: int = 8444
+    outbound_web_port: int = 8082
 
     def __post_init__(self) -> None:
         if self.gateway not in CALLBACK_AUTH:
             raise ValueError(f"gateway: one of {', '.join(CALLBACK_AUTH)}")
         if self.jwt and not self.proxies:
             raise ValueError("--gateway jwt needs the proxies: the JWKS is fetched through the outbound one")
+        if self.web and not self.proxies:
+            raise ValueError("--web shows the proxies' flows: it needs the proxies")
 
     @property
     def jwt(self) -> bool:
@@ -67,6 +74,13 @@ class StackOptions:
                 outbound=(self.host, self.outbound_port),
                 acronis=(self.host, self.acronis_port),
                 controller=(self.host, self.controller_port),
+            )
+        if self.web:
+            ports.update(
+                {
+                    "inbound web UI": (self.host, self.inbound_web_port),
+                    "outbound web UI": (self.host, self.outbound_web_port),
+                }
             )
         return ports
 
@@ -124,6 +138,20 @@ class StackFiles:
     def gateway_state(self) -> Path:
         return self.root / "gateway-sim-state.json"
 
+    @property
+    def controller_state(self) -> Path:
+        """The controller simulator's scenario state (instance and tenant ids) for the printed commands."""
+        return self.root / "controller-sim-state.json"
+
+    @property
+    def inbound_audit_log(self) -> Path:
+        return self.logs / "inbound-audit.jsonl"
+
+    @property
+    def demo_runs(self) -> Path:
+        """How many times the stack queued demo items here: each run queues fresh ones."""
+        return self.root / "demo-runs"
+
 
 def write_config(options: StackOptions, files: StackFiles) -> None:
     """The connector's config for this run (regenerated on every start; it holds no secret)."""
@@ -153,6 +181,12 @@ def write_config(options: StackOptions, files: StackFiles) -> None:
             f'ca_bundle = "{files.ca_cert}"  # mitmproxy intercepts TLS to route to the stand-ins',
             "[aps]",
             f'controller_allowlist = ["{CONTROLLER_URI}"]',
+            # The demo's async path: a provisioning that reads the subscriber's account from the (slow)
+            # controller simulator outlasts this budget, so the controller gets 202 + APS-Retry-Timeout
+            # and polls; the retry timeout is seconds here instead of the production minute or two.
+            "sync_budget = 0.5",
+            "retry_timeout_min = 1",
+            "retry_timeout_max = 2",
             "[acronis]",
             "retry_after_max = 5.0",
             "[[acronis.datacenters]]",

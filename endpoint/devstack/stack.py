@@ -1,21 +1,28 @@
 """The local stack: demo data, the endpoint behind an inbound and an outbound mitmproxy, the simulators
-and the outbox worker; prints every URL and a ready-to-run call; Ctrl-C stops everything.
+and the outbox worker; prints every URL and a ready-to-run call, then a live view of the traffic.
 
 Everything lives under one data directory (default var/local): the config written for the run, the
-database, the filled instance document, the demo admin's password (0600), mitmproxy's CA, and the logs
-(each process's, plus the audit logs). Children are started the way an operator would start them.
+database, the filled instance document, the demo admin's password (0600), mitmproxy's CA, the logs
+(each process's, plus the audit logs), the PID file and the control socket. Children are started the way
+an operator would start them. Ctrl-C, SIGTERM and SIGHUP (a closed terminal) stop every child; so does
+the supervisor's own death (see supervisor.py). A child that dies is reported and the rest keeps running:
+``connector stack restart NAME`` brings it back (control.py).
 """
 
 from __future__ import annotations
 
+import queue
+import re
 import signal
 import subprocess
 import sys
 import threading
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from endpoint.devstack import components, gateway
 from endpoint.devstack.components import child_env
+from endpoint.devstack.control import ControlError, ControlServer, PidLock, Request
 from endpoint.devstack.layout import (
     ACRONIS_DC,
     CONTROLLER_URI,
@@ -28,11 +35,16 @@ from endpoint.devstack.layout import (
     shown,
     write_config,
 )
+from endpoint.devstack.liveview import LiveView
 from endpoint.devstack.supervisor import StackError, Supervisor, require_free_ports
+
+_QUEUED = re.compile(r"demo: (\d+) item")
+OUTBOUND = "outbound-proxy"
 
 
 class LocalStack:
-    """The stack's processes under one supervisor; drills and tests restart single components."""
+    """The stack's processes under one supervisor; drills, tests and ``connector stack`` restart single
+    components."""
 
     def __init__(self, options: StackOptions, faults: tuple[str, ...] = ()) -> None:
         self.options = options
@@ -41,14 +53,27 @@ class LocalStack:
         )
         self.faults = faults
         self.supervisor = Supervisor(self.files.logs)
+        self.components: dict[str, components.Component] = {}  # what was started, by name, for restarts
+        self.lock = PidLock(self.files.root)
+        self.demo_queued: int | None = None  # demo items this run really queued (None: none asked for)
+        self.demo_run = 0
 
-    def up(self) -> None:
-        """Bootstrap and start everything. :raise StackError: a port is taken or a component fails."""
+    def up(self, before_children: Callable[[], None] | None = None) -> None:
+        """Bootstrap and start everything. :raise StackError: a stack already runs from this data
+        directory, a port is taken, or a component fails."""
         options, files = self.options, self.files
         files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         files.logs.mkdir(exist_ok=True)
+        try:
+            self.lock.acquire()
+        except ControlError as e:
+            raise StackError(
+                f"{e}; stop it with: connector stack stop --data-dir {shown(files.root)}"
+            ) from None
         require_free_ports(options.ports())
         write_config(options, files)
+        if before_children is not None:
+            before_children()
         _run_once(
             "bootstrap",
             _bootstrap_argv(options, files),
@@ -66,7 +91,7 @@ class LocalStack:
             self.start(components.endpoint(options, files))
             return
         # Simulators first, then the outbound proxy (it writes the CA), the inbound proxy, the services.
-        components.require_mitmdump()
+        components.require_mitmdump(options.web)
         self.start(components.acronis_simulator(options, files))
         self.start(components.controller_simulator(options, files))
         self.start(components.outbound_proxy(options, files, self.faults))
@@ -74,10 +99,11 @@ class LocalStack:
         self.start(components.inbound_proxy(options, files))
         self.start(components.endpoint(options, files))
         if options.demo_items:
-            self.queue_demo_items(options.demo_items, options.seed)
+            self.demo_queued = self.queue_fresh_demo_items(options.demo_items)
         self.start(components.worker(options, files))
 
     def start(self, component: components.Component) -> None:
+        self.components[component.name] = component
         self.supervisor.start(
             component.name,
             component.argv,
@@ -87,15 +113,57 @@ class LocalStack:
         )
 
     def stop(self, name: str) -> None:
+        """Stop one component (it stays known: ``restart`` brings it back). :raise StackError: unknown."""
+        self._known(name)
         self.supervisor.stop(name)
+
+    def restart(self, name: str, faults: tuple[str, ...] | None = None) -> None:
+        """Stop ``name`` if it runs, then start it again; ``faults`` replaces the outbound proxy's drills.
+
+        :raise StackError: an unknown name, faults for another component, or it does not come back.
+        """
+        component = self._known(name)
+        if faults is not None:
+            if name != OUTBOUND:
+                raise StackError(f"--fault applies to {OUTBOUND} only, not {name}")
+            self.faults = faults
+            component = components.outbound_proxy(self.options, self.files, faults)
+        self.supervisor.stop(name)
+        self.start(component)
 
     def restart_outbound_proxy(self, faults: tuple[str, ...] = ()) -> None:
         """A drill: the forward proxy goes away and comes back (optionally with other faults)."""
-        self.stop("outbound-proxy")
-        self.start(components.outbound_proxy(self.options, self.files, faults))
+        self.restart(OUTBOUND, faults)
 
-    def queue_demo_items(self, count: int, seed: int) -> None:
-        _run_once(
+    def _known(self, name: str) -> components.Component:
+        component = self.components.get(name)
+        if component is None:
+            raise StackError(f"no component {name!r} (components: {', '.join(self.components)})")
+        return component
+
+    def status(self) -> list[dict[str, Any]]:
+        """One row per component: name, state (running, stopped, exited), pid, exit status, port, log."""
+        rows = []
+        for name, component in self.components.items():
+            child = self.supervisor.get(name)
+            code = child.process.poll() if child is not None else None
+            state = "stopped" if child is None else "running" if code is None else "exited"
+            port = component.ready_port
+            rows.append(
+                {
+                    "name": name,
+                    "state": state,
+                    "pid": child.process.pid if child is not None and code is None else None,
+                    "status": code,
+                    "listens": f"{port[0]}:{port[1]}" if port else None,
+                    "log": str(self.files.logs / f"{name}.log"),
+                }
+            )
+        return rows
+
+    def queue_demo_items(self, count: int, seed: int) -> int:
+        """Queue ``count`` demo items of ``seed`` (each seed's items once); returns how many were new."""
+        output = _run_once(
             "outbox-demo",
             [
                 sys.executable,
@@ -112,9 +180,27 @@ class LocalStack:
             ],
             self.files,
         )
+        match = _QUEUED.search(output)
+        return int(match.group(1)) if match else 0
+
+    def queue_fresh_demo_items(self, count: int) -> int:
+        """Demo items no earlier run of this data directory queued, so drills always have traffic."""
+        runs = self.files.demo_runs
+        previous = int(runs.read_text().strip() or 0) if runs.exists() else 0
+        self.demo_run = previous + 1
+        runs.write_text(f"{self.demo_run}\n", encoding="utf-8")
+        return self.queue_demo_items(count, demo_seed(self.options.seed, self.demo_run))
 
     def down(self) -> None:
-        self.supervisor.stop_all()
+        try:
+            self.supervisor.stop_all()
+        finally:
+            self.lock.release()
+
+
+def demo_seed(seed: int, run: int) -> int:
+    """The seed of a run's demo items: the data seed and the run number, so no two runs share items."""
+    return seed * 1_000_000 + run
 
 
 def run_stack(
@@ -122,18 +208,34 @@ def run_stack(
     out: TextIO = sys.stdout,
     stop: threading.Event | None = None,
     faults: tuple[str, ...] = (),
+    *,
+    colour: bool | None = None,
 ) -> int:
     stack = LocalStack(options, faults)
     stop = stop or _signal_event()
+    control = ControlServer(stack.files.root)
+    view: LiveView | None = None
+
+    def follow() -> None:  # before any child writes: the view shows this run's lines, from the start
+        nonlocal view
+        view = LiveView(stack.files, out, proxies=options.proxies, colour=colour)
+
     try:
-        stack.up()
-        print_summary(options, stack.files, out)
-        return _wait(stack.supervisor, stop, out)
+        stack.up(before_children=follow)
+        control.start()
+        print_summary(
+            options, stack.files, out, faults=stack.faults, demo=(stack.demo_queued, stack.demo_run)
+        )
+        assert view is not None
+        return Loop(stack, control, view, stop).run()
     except StackError as e:
-        print(f"stack: {e}", file=sys.stderr)
+        _say(f"stack: {e}", sys.stderr)
         return 2
     finally:
+        control.close()
         stack.down()
+        if view is not None:
+            view.poll()
 
 
 def _bootstrap_argv(options: StackOptions, files: StackFiles) -> list[str]:
@@ -152,14 +254,23 @@ def _bootstrap_argv(options: StackOptions, files: StackFiles) -> list[str]:
     ]
 
 
-def _run_once(name: str, argv: list[str], files: StackFiles, env: dict[str, str] | None = None) -> None:
+def _run_once(name: str, argv: list[str], files: StackFiles, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(argv, cwd=REPO, env=child_env(env), capture_output=True, text=True, timeout=120)
     (files.logs / f"{name}.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     if result.returncode != 0:
         raise StackError(f"{name} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+    return result.stdout
 
 
-def print_summary(options: StackOptions, files: StackFiles, out: TextIO) -> None:
+def print_summary(
+    options: StackOptions,
+    files: StackFiles,
+    out: TextIO,
+    *,
+    faults: tuple[str, ...] = (),
+    demo: tuple[int | None, int] = (None, 0),
+) -> None:
+    """The banner: every URL, port and file, the active drills, and ready-to-run commands."""
     controller = f".venv/bin/python -m simulators.controller --instance {shown(files.instance)}" + (
         f" --ca-bundle {shown(files.ca_cert)}" if options.proxies else ""
     )
@@ -174,12 +285,20 @@ def print_summary(options: StackOptions, files: StackFiles, out: TextIO) -> None
         rows += [
             ("public URL (inbound proxy, TLS)", f"{options.public_url} -> {local}:{options.endpoint_port}/"),
             ("outbound proxy (audit, allowlist)", f"{local}:{options.outbound_port}"),
+        ]
+        if options.web:
+            rows += [
+                ("inbound flows (mitmweb)", f"{local}:{options.inbound_web_port}/"),
+                ("outbound flows (mitmweb)", f"{local}:{options.outbound_web_port}/"),
+            ]
+        rows += [
+            ("fault drills (outbound proxy)", "; ".join(faults) if faults else "none"),
             ("Acronis API simulator", f"{local}:{options.acronis_port} (stands in for {ACRONIS_DC})"),
             ("controller simulator", f"{local}:{options.controller_port} (stands in for {CONTROLLER_URI})"),
-            ("outbox worker", f"running ({options.demo_items} demo items queued)"),
+            ("outbox worker", f"running ({_demo_text(*demo)})"),
             *(gateway.summary_rows(options, files) if options.jwt else []),
             ("audit log, outbound", shown(files.audit_log)),
-            ("audit log, inbound", shown(files.logs / "inbound-audit.jsonl")),
+            ("audit log, inbound", shown(files.inbound_audit_log)),
             ("mitmproxy CA (trust it)", shown(files.ca_cert)),
         ]
     else:
@@ -201,28 +320,99 @@ def print_summary(options: StackOptions, files: StackFiles, out: TextIO) -> None
         lines += gateway.summary_lines(options, files)
     if options.proxies:
         lines += [
-            "The whole APS lifecycle through both proxies (the connector calls the controller back):",
-            f"  {controller} scenario lifecycle",
+            "The whole APS lifecycle through both proxies (the connector calls the controller back; one",
+            "provisioning waits for the controller and answers 202 + APS-Retry-Timeout, then is polled):",
+            f"  {controller} scenario lifecycle --state {shown(files.controller_state)}",
         ]
-    lines += ["", "Press Ctrl-C to stop."]
-    print("\n".join(lines), file=out, flush=True)
+    data_dir = "" if files.root == REPO / StackOptions().data_dir else f" --data-dir {shown(files.root)}"
+    lines += [
+        "The stack from another terminal (a drill: stop the outbound proxy, watch items wait, restart it):",
+        f"  .venv/bin/connector stack status{data_dir}",
+        f"  .venv/bin/connector stack stop outbound-proxy{data_dir}"
+        f"   /   .venv/bin/connector stack restart outbound-proxy{data_dir}",
+    ]
+    lines += ["", "Press Ctrl-C to stop. Live view (one line per request and flow):"]
+    _say("\n".join(lines), out)
+
+
+def _demo_text(queued: int | None, run: int) -> str:
+    if queued is None:
+        return "no demo items asked for"
+    if queued == 0:
+        return "no demo items queued: no tenant is mapped to the data center"
+    return f"{queued} fresh demo items queued for run {run}"
+
+
+class Loop:
+    """The supervisor's main loop: stop on a signal, answer control requests, report children that die
+    (the others keep running), print the live view."""
+
+    def __init__(self, stack: LocalStack, control: ControlServer, view: LiveView, stop: threading.Event):
+        self.stack, self.control, self.view, self.stop = stack, control, view, stop
+
+    def run(self) -> int:
+        while not self.stop.is_set():
+            self.view.poll()
+            for child in self.stack.supervisor.newly_exited():
+                self.view.event(
+                    f"{child.name} exited (status {child.process.returncode}); the rest keeps running. "
+                    f"Restart it: connector stack restart {child.name}{self._data_dir()} "
+                    f"(log: {shown(child.log_path)})",
+                    bad=True,
+                )
+            try:
+                request = self.control.requests.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            self.handle(request)
+        self.view.event("stopping...")
+        return 0  # run_stack's finally clause stops the children
+
+    def _data_dir(self) -> str:
+        root = self.stack.files.root
+        return "" if root == REPO / StackOptions().data_dir else f" --data-dir {shown(root)}"
+
+    def handle(self, request: Request) -> None:
+        stack, name = self.stack, request.args.get("component")
+        try:
+            if request.op == "status":
+                request.reply(True, components=stack.status(), faults=list(stack.faults))
+            elif request.op == "stop" and not name:
+                request.reply(True, "stopping the stack")
+                self.view.event("stop requested (connector stack stop)")
+                self.stop.set()
+            elif request.op == "stop":
+                stack.stop(str(name))
+                self.view.event(
+                    f"{name} stopped (connector stack stop); start it: connector stack restart {name}"
+                )
+                request.reply(True, f"{name} stopped")
+            elif request.op in ("restart", "start"):
+                faults = request.args.get("faults")
+                stack.restart(str(name), tuple(faults) if faults is not None else None)
+                drills = (
+                    f" with fault drills: {'; '.join(stack.faults) or 'none'}" if name == OUTBOUND else ""
+                )
+                self.view.event(f"{name} restarted{drills}")
+                request.reply(True, f"{name} restarted{drills}")
+            else:
+                request.reply(False, f"unknown request {request.op!r}")
+        except StackError as e:
+            self.view.event(f"{request.op} {name}: {e}", bad=True)
+            request.reply(False, str(e))
+
+
+def _say(text: str, out: TextIO) -> None:
+    """Print, unless the output is gone (SIGHUP closed the terminal): stopping cleanly matters more."""
+    try:
+        print(text, file=out, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _signal_event() -> threading.Event:
+    """Ctrl-C, SIGTERM and SIGHUP (the terminal closed, an SSH session dropped) all stop the stack."""
     event = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: event.set())
     return event
-
-
-def _wait(supervisor: Supervisor, stop: threading.Event, out: TextIO) -> int:
-    while not stop.wait(0.5):
-        crashed = supervisor.first_exited()
-        if crashed is not None:
-            print(
-                f"stack: {crashed.name} exited ({crashed.process.returncode}); see {crashed.log_path}",
-                file=sys.stderr,
-            )
-            return 1
-    print("stopping...", file=out, flush=True)
-    return 0  # run_stack's finally clause stops the children

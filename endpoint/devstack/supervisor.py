@@ -1,7 +1,19 @@
-"""Child processes of the local stack: start in order, wait until ready, stop all on exit (no orphans)."""
+"""Child processes of the local stack: start in order, wait until ready, stop all on exit (no orphans).
+
+Three ways a child could outlive the stack, and what closes each:
+
+- the supervisor stops normally (Ctrl-C, SIGTERM, SIGHUP when the terminal goes away): ``stop_all``
+  signals every child's whole process group;
+- the supervisor dies without cleaning up (SIGKILL, a crash): every child asked the kernel to be sent
+  SIGTERM when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``, set between fork and exec);
+- a grandchild ignores SIGTERM: the final sweep of ``stop``/``stop_all`` SIGKILLs the group.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 import os
 import signal
@@ -44,6 +56,24 @@ def require_free_ports(ports: Mapping[str, tuple[str, int]]) -> None:
         raise StackError(f"port already in use: {', '.join(taken)}; choose others (see --help)")
 
 
+_PR_SET_PDEATHSIG = 1
+_libc: ctypes.CDLL | None = None
+if os.uname().sysname == "Linux":  # loaded once, before any fork: the child only calls into it
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _die_with(parent: int) -> None:
+    """Runs in the child between fork and exec: SIGTERM when the supervisor dies, however it dies.
+
+    The kernel sends the signal when the *thread* that forked the child ends, so children are only ever
+    started from the supervisor's long-lived thread (the stack's main loop).
+    """
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -62,6 +92,7 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    reported: bool = False  # its exit was already reported (a dead child stays listed until restarted)
 
 
 @dataclass
@@ -96,6 +127,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=functools.partial(_die_with, os.getpid()),
             )
         child = Child(name, process, log_path)
         self.children.append(child)
@@ -121,6 +153,16 @@ class Supervisor:
 
     def first_exited(self) -> Child | None:
         return next((child for child in self.children if child.process.poll() is not None), None)
+
+    def newly_exited(self) -> list[Child]:
+        """Children that exited since the last call (each is returned once; it stays listed as dead)."""
+        exited = [c for c in self.children if not c.reported and c.process.poll() is not None]
+        for child in exited:
+            child.reported = True
+        return exited
+
+    def get(self, name: str) -> Child | None:
+        return next((child for child in self.children if child.name == name), None)
 
     def stop_all(self, timeout: float = 10.0) -> None:
         """SIGTERM every child's process group (reverse start order), wait, then SIGKILL what is left.

@@ -70,3 +70,19 @@ def test_gateway_mode_routes_and_allows_the_identity_provider_and_keeps_the_keys
     simulator = components.acronis_simulator(options, FILES).argv
     assert simulator[simulator.index("--keys-dir") + 1] == "/data/acronis-keys"
     assert "--keys-dir" not in components.acronis_simulator(OPTIONS, FILES).argv
+
+
+def test_web_runs_mitmweb_with_its_flow_browser_on_its_own_port() -> None:
+    options = StackOptions(web=True, inbound_web_port=9444, outbound_web_port=9082)
+    outbound, inbound = components.outbound_proxy(options, FILES), components.inbound_proxy(options, FILES)
+    for proxy, port in ((outbound, "9082"), (inbound, "9444")):
+        assert Path(proxy.argv[0]).name == "mitmweb" and "--no-web-open-browser" in proxy.argv
+        assert proxy.argv[proxy.argv.index("--web-port") + 1] == port
+        assert proxy.argv[proxy.argv.index("--web-host") + 1] == "127.0.0.1"
+    assert outbound.ready_port == ("127.0.0.1", 8081)  # the proxy port, as with mitmdump
+    assert Path(components.outbound_proxy(OPTIONS, FILES).argv[0]).name == "mitmdump"
+
+
+def test_the_controller_simulator_reads_accounts_slowly() -> None:
+    argv = components.controller_simulator(OPTIONS, FILES).argv
+    assert float(argv[argv.index("--account-delay") + 1]) == components.ACCOUNT_DELAY

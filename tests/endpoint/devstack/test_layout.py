@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from endpoint.devstack.components import ACCOUNT_DELAY
 from endpoint.devstack.layout import (
     ACRONIS_DC,
     CONTROLLER_URI,
@@ -97,3 +98,19 @@ def test_the_gateway_partner_password_is_kept_like_the_admin_one(tmp_path: Path)
     first = gateway_partner_password(files)
     assert gateway_partner_password(files) == first != admin_password(files)
     assert stat.S_IMODE(files.gateway_password.stat().st_mode) == 0o600
+
+
+def test_the_demo_shows_the_async_path_within_seconds(tmp_path: Path) -> None:
+    """A provisioning that waits for the (slow) controller simulator outlasts the sync budget: 202."""
+    files = StackFiles(tmp_path)
+    write_config(StackOptions(), files)
+    aps = load_settings(files.config, {}).aps
+    assert aps.sync_budget < ACCOUNT_DELAY
+    assert (aps.retry_timeout_min, aps.retry_timeout_max) == (1, 2)
+
+
+def test_web_ports_are_checked_only_with_web() -> None:
+    ports = StackOptions(web=True, inbound_web_port=9444, outbound_web_port=9082).ports()
+    assert ports["inbound web UI"] == ("127.0.0.1", 9444) and ports["outbound web UI"] == ("127.0.0.1", 9082)
+    with pytest.raises(ValueError, match="--web"):
+        StackOptions(web=True, proxies=False)

@@ -22,7 +22,9 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_flags_become_options(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[StackOptions, Any]] = []
-    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults: seen.append((options, faults)) or 0)
+    monkeypatch.setattr(
+        stack_cmd, "run_stack", lambda options, faults, **_: seen.append((options, faults)) or 0
+    )
     args = parse(
         "--data-dir",
         "/tmp/x",
@@ -66,17 +68,38 @@ def test_flags_become_options(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_no_proxies_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[StackOptions] = []
-    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults: seen.append(options) or 0)
+    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults, **_: seen.append(options) or 0)
     assert stack_cmd.run(parse("--no-proxies", "--host", "127.0.0.2"), make_settings()) == 0
     assert seen[0].proxies is False and seen[0].host == "127.0.0.2" and seen[0].endpoint_port == 8080
 
 
 def test_gateway_flag(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     seen: list[StackOptions] = []
-    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults: seen.append(options) or 0)
+    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults, **_: seen.append(options) or 0)
     assert stack_cmd.run(parse("--gateway", "jwt"), make_settings()) == 0
     assert seen[0].gateway == "jwt" and seen[0].jwt
     assert stack_cmd.run(parse("--gateway", "both", "--no-proxies"), make_settings()) == 2
     assert "needs the proxies" in capsys.readouterr().err and len(seen) == 1
     with pytest.raises(SystemExit):
         parse("--gateway", "saml")
+
+
+def test_actions_on_a_stack_that_is_not_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert stack_cmd.run(parse("status", "--data-dir", str(tmp_path)), make_settings()) == 3
+    assert f"no stack is running from {tmp_path}" in capsys.readouterr().out
+    assert stack_cmd.run(parse("stop", "--data-dir", str(tmp_path)), make_settings()) == 1
+    assert stack_cmd.run(parse("restart", "--data-dir", str(tmp_path)), make_settings()) == 2
+    assert "name the component" in capsys.readouterr().err
+
+
+def test_up_is_the_default_action_and_web_needs_the_proxies(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[StackOptions] = []
+    monkeypatch.setattr(stack_cmd, "run_stack", lambda options, faults, **_: seen.append(options) or 0)
+    assert stack_cmd.run(parse("up", "--web", "--outbound-web-port", "9182"), make_settings()) == 0
+    assert seen[0].web and seen[0].outbound_web_port == 9182
+    assert stack_cmd.run(parse("--web", "--no-proxies"), make_settings()) == 2
+    assert "--web" in capsys.readouterr().err and len(seen) == 1
+    with pytest.raises(SystemExit):
+        parse("reboot")

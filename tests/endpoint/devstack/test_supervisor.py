@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,3 +133,41 @@ def test_a_port_in_time_wait_is_free() -> None:
         server.bind(("127.0.0.1", port))
         server.listen()
         assert not port_is_free("127.0.0.1", port)  # while one listens, the port is taken
+
+
+def test_children_die_with_a_supervisor_that_is_killed(tmp_path: Path) -> None:
+    """kill -9 leaves no chance to clean up: the kernel's parent-death signal stops the children."""
+    script = (
+        "import sys, time; from pathlib import Path; from endpoint.devstack.supervisor import Supervisor;"
+        f"s = Supervisor(Path({str(tmp_path)!r}));"
+        "c = s.start('sleeper', [sys.executable, '-c', 'import time; time.sleep(120)']);"
+        "print(c.process.pid, flush=True); time.sleep(120)"
+    )
+    supervisor = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert supervisor.stdout is not None
+        child = int(supervisor.stdout.readline())
+        assert alive(child)
+    finally:
+        supervisor.kill()
+        supervisor.wait(10)
+        if supervisor.stdout:
+            supervisor.stdout.close()
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child), "the child outlived its supervisor"
+
+
+def test_newly_exited_reports_each_death_once(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path)
+    supervisor.start("quick", [sys.executable, "-c", "pass"])
+    supervisor.start("slow", [sys.executable, "-c", "import time; time.sleep(30)"])
+    deadline = time.monotonic() + 5
+    seen: list[str] = []
+    while not seen and time.monotonic() < deadline:
+        seen = [child.name for child in supervisor.newly_exited()]
+        time.sleep(0.05)
+    assert seen == ["quick"] and supervisor.newly_exited() == []
+    assert supervisor.get("quick") is not None  # a dead child stays listed until restarted
+    supervisor.stop_all(timeout=2)
