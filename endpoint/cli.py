@@ -50,6 +50,9 @@ VERBS: dict[str, Verb] = {
     "rotate-key": Verb(
         "endpoint.provisioning.rotate_key", "add a consumer secret; the old one works until not_after"
     ),
+    "hand-over-key": Verb(
+        "endpoint.provisioning.hand_over_key", "send the document's new secret (rotate-key) to the controller"
+    ),
     "revoke-key": Verb("endpoint.provisioning.revoke_key", "end one consumer secret at once"),
     "list-keys": Verb(
         "endpoint.provisioning.list_keys", "consumer keys, secret ids, ages, expiry (no secrets)"

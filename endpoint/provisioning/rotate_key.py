@@ -61,5 +61,8 @@ def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
     oauth["secret"] = rotation.secret
     write_instance_document(path, document)
     print(f"instance document: {path} rewritten with the new secret (mode 0600)")
-    print("give the new secret to the controller before the overlap ends; then revoke-key the old one")
+    print(
+        f"hand it to the controller before the overlap ends: connector hand-over-key --instance-json {path}; "
+        "then revoke-key the old one"
+    )
     return 0

@@ -182,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not record.verified:
             return self._reply(record, 401, _error(401, f"Unauthorized: {record.reason}"))
         if path.startswith(APPLICATIONS):
+            instance_id = path[len(APPLICATIONS) :].strip("/")
+            if self.command == "PUT" and instance_id:
+                return self._new_credentials(record, instance_id, body)
             return self._register(record, body)
         if path.startswith(RESOURCES):
             return self._resources(record, path[len(RESOURCES) :].strip("/"), body)
@@ -233,6 +236,28 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.applications[instance_id] = {"key": key, "endpoint": document["aps"].get("endpoint")}
         self._reply(record, 201, answer)
+
+    def _new_credentials(self, record: Received, instance_id: str, body: Any) -> None:
+        """``PUT /aps/2/applications/{id}`` by provider staff: the instance's key gets a new secret (after
+        the connector's rotate-key); from now on the controller signs with it and verifies with it."""
+        state = self.server.state
+        try:
+            oauth = body["aps"]["auth"]["oauth"]
+            key, secret = oauth["key"], oauth["secret"]
+        except (KeyError, TypeError):
+            key = secret = None
+        if secret is not None:  # the record file never holds the secret
+            record.body = {"aps": {"auth": {"oauth": {"key": key, "secret": "[redacted]"}}}}
+        with state.lock:
+            application = state.applications.get(instance_id)
+        if application is None:
+            return self._reply(record, 404, _error(404, "No such application instance."))
+        if not isinstance(secret, str) or not secret:
+            return self._reply(record, 400, _error(400, "aps.auth.oauth.key and .secret are required."))
+        if key != application["key"]:
+            return self._reply(record, 400, _error(400, "aps.auth.oauth.key is not this instance's key."))
+        state.verifier.trust(key, secret)
+        self._reply(record, 200, {"aps": {"id": instance_id}, "app": {"aps": {"id": instance_id}}})
 
     def _fault(self, path: str) -> Fault | None:
         state = self.server.state

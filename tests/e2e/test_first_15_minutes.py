@@ -2,7 +2,7 @@
 
 Only the data directory (``var/first15``) and the three ports are replaced, by a temporary directory and
 free ports; ``scripts/setup`` is left out (this environment is set up). The choreography -- which block
-runs in which terminal, when the controller simulator restarts -- follows the page; each step first
+runs in which terminal, when the controller simulator moves -- follows the page; each step first
 checks that its block is the one the page has there, so a reordered page fails with a message, not a hang.
 """
 
@@ -125,17 +125,17 @@ def test_the_provider_path_works_as_written(walkthrough: Walkthrough) -> None:
     assert received[1:] and all(line.endswith("200 verified") for line in received[1:])
 
     assert "new secret #2" in page.run(7, "rotate-key", "list-keys")
-    time.sleep(2.5)  # a person takes longer than endpoint.secrets_refresh (2 s) to restart terminal B
-    page.stop("B")  # the hand-over: the simulator reads the rewritten document
-    page.start("B", 3, controller, "simulators.controller")
-    rotated = page.run(8, "add-users", "revoke-key --config").splitlines()
+    time.sleep(2.5)  # a person takes longer than endpoint.secrets_refresh (2 s) to type the next command
+    handed = page.run(8, "connector hand-over-key", "APS_TOKEN=")
+    assert f"handed over to http://127.0.0.1:{controller}/" in handed and "now holds secret #2" in handed
+    rotated = page.run(9, "add-users", "revoke-key --config").splitlines()
     assert rotated[-2].startswith(f"127.0.0.1:{controller} PUT /aps/2/resources/")
     assert rotated[-2].endswith("200 verified") and rotated[-1].startswith("secret #1 revoked")
 
     page.stop("B")
-    page.start("B", 9, moved, "simulators.controller", str(moved))
-    assert "-> 400 UNEXPECTED" in page.run(10, "read-usage", ok=False)
-    repinned = page.run(11, "repin-controller", "read-usage", "add-users").splitlines()
+    page.start("B", 10, moved, "simulators.controller", str(moved))
+    assert "-> 400 UNEXPECTED" in page.run(11, "read-usage", ok=False)
+    repinned = page.run(12, "repin-controller", "read-usage", "add-users").splitlines()
     assert f"-> http://127.0.0.1:{moved}/" in repinned[0]
     assert any(line.endswith("-> 200 ok") for line in repinned)
     assert repinned[-1].startswith(f"127.0.0.1:{moved} PUT /aps/2/resources/")
