@@ -22,7 +22,7 @@ from endpoint.aps.jobs import JobView, Ticket
 from endpoint.aps.operations import OPERATIONS
 from endpoint.aps.outbound import Outbound
 from endpoint.aps.settings import ApsSettings
-from endpoint.errors import ServiceError
+from endpoint.errors import ServiceError, public_message
 from models import db
 from models.db import unit_of_work, utcnow
 from proxy.controller import ControllerClient
@@ -94,7 +94,7 @@ class JobExecutor:
         except Exception:
             log.exception("job %s attempt %d: unexpected error", ticket.aps_id, ticket.attempt, extra=extra)
             with unit_of_work():
-                jobs.retry_later(ticket, "Internal error.", self.settings, self._rng)
+                jobs.retry_later(ticket, public_message(500), self.settings, self._rng)
 
     def _controller(self, ticket: Ticket) -> ControllerClient:
         if not ticket.controller_uri or ticket.secret is None:

@@ -25,21 +25,8 @@ from endpoint.aps.payloads import (
 )
 from endpoint.aps.service import ApsService
 from endpoint.auth.identity import VerifiedConsumer
-from endpoint.errors import NotFound
+from endpoint.errors import NotFound, error_name
 from endpoint.web.base import BaseHandler
-
-ERROR_NAMES = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "RequestEntityTooLarge",
-    429: "TooManyRequests",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-}
 
 
 class ApsHandler(BaseHandler):
@@ -97,7 +84,7 @@ class ApsHandler(BaseHandler):
         self.finish(outcome.body)
 
     def error_body(self, status_code: int, message: str) -> dict[str, Any]:
-        return {"code": status_code, "error": ERROR_NAMES.get(status_code, "Error"), "message": message}
+        return {"code": status_code, "error": error_name(status_code), "message": message}
 
 
 class AppsHandler(ApsHandler):

@@ -32,6 +32,7 @@ from endpoint.errors import (
     TooLarge,
     TooManyRequests,
     Unavailable,
+    public_message,
 )
 from endpoint.runtime import Runtime
 from endpoint.web.admission import admit, check_framing, record_nonce_late, require_json_content_type
@@ -49,18 +50,6 @@ STATUS_FOR: dict[type[ServiceError], int] = {
     TooLarge: 413,
     TooManyRequests: 429,
     Unavailable: 503,
-}
-GENERIC_MESSAGES = {
-    400: "Malformed request.",
-    401: "Authentication failed.",
-    403: "Not allowed for this organization.",
-    404: "Not found.",
-    405: "Method not allowed.",
-    409: "Conflict.",
-    413: "Request too large.",
-    429: "Too many requests.",
-    500: "Internal error.",
-    503: "Service unavailable.",
 }
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
 P = ParamSpec("P")
@@ -246,7 +235,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(error, ServiceError) and status_code < 500:
             message = error.message
         else:
-            message = GENERIC_MESSAGES.get(status_code, "Request failed.")
+            message = public_message(status_code)
         retry_after = error.retry_after if isinstance(error, ServiceError) else None
         if status_code == 429 or retry_after is not None:
             self.set_header("Retry-After", str(max(1, round(retry_after or 1))))

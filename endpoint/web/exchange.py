@@ -36,10 +36,10 @@ from tornado.httputil import (
 from endpoint.auth.identity import VerifiedConsumer
 from endpoint.auth.nonces import record_nonce
 from endpoint.auth.stages import Stages, TransportStage
-from endpoint.errors import ServiceError
+from endpoint.errors import ServiceError, public_message
 from endpoint.runtime import Runtime
 from endpoint.web.admission import admit, check_framing, record_nonce_late
-from endpoint.web.base import GENERIC_MESSAGES, incoming_request_id, next_correlation_id, status_for
+from endpoint.web.base import incoming_request_id, next_correlation_id, status_for
 from endpoint.web.forwarding import client_address
 from endpoint.web.requestlog import write_access_line
 
@@ -283,12 +283,12 @@ class Exchange(HTTPMessageDelegate):
         if isinstance(error, ServiceError):
             status = status_for(error)
             self.reject_reason = error.reason
-            message = error.message if status < 500 else GENERIC_MESSAGES.get(status, "Request failed.")
+            message = error.message if status < 500 else public_message(status)
             retry_after = error.retry_after
             if status == 429 and retry_after is None:
                 retry_after = 1
         elif isinstance(error, MethodNotAllowed):
-            status, message, retry_after = 405, GENERIC_MESSAGES[405], None
+            status, message, retry_after = 405, public_message(405), None
             self.reject_reason = "HTTP 405"
         else:
             log.error(
@@ -298,7 +298,7 @@ class Exchange(HTTPMessageDelegate):
                 self.path,
                 exc_info=(type(error), error, error.__traceback__),
             )
-            status, message, retry_after = 500, GENERIC_MESSAGES[500], None
+            status, message, retry_after = 500, public_message(500), None
         self.respond(status, orjson.dumps(self.error_body(status, message)), retry_after)
 
     # -- internals ----------------------------------------------------------------------------------

@@ -1,69 +1,56 @@
-"""Domain errors: the client-safe message, the log-only reason, and TooManyRequests.retry_after."""
+"""Domain errors and the one table of client-facing texts: what a caller reads, what only the log gets."""
 
 from __future__ import annotations
 
 import pytest
 
 from endpoint.errors import (
-    AuthenticationFailed,
-    Conflict,
-    Forbidden,
-    NotFound,
+    STATUS_TEXTS,
     PayloadError,
     ServiceError,
-    TooLarge,
     TooManyRequests,
-    Unavailable,
+    error_name,
+    public_message,
 )
+from endpoint.web.base import STATUS_FOR, status_for
 
-DEFAULT_MESSAGES = [
-    (ServiceError, "Request failed."),
-    (PayloadError, "Malformed request."),
-    (AuthenticationFailed, "Authentication failed."),
-    (Forbidden, "Not allowed for this organization."),
-    (NotFound, "Not found."),
-    (Conflict, "Conflict."),
-    (TooLarge, "Request too large."),
-    (TooManyRequests, "Too many requests."),
-    (Unavailable, "Service unavailable."),
-]
+# Every status the service answers with: the mapped error classes, a wrong verb, an unexpected failure.
+ANSWERED = sorted({*STATUS_FOR.values(), 405, 500})
 
 
-@pytest.mark.parametrize(("cls", "message"), DEFAULT_MESSAGES, ids=lambda v: getattr(v, "__name__", ""))
-def test_each_class_has_its_own_client_message(cls: type[ServiceError], message: str) -> None:
+@pytest.mark.parametrize("status", ANSWERED)
+def test_every_answered_status_has_its_own_texts(status: int) -> None:
+    """A status missing from the table would answer with the bare fallback ("Request failed.", "Error")."""
+    assert status in STATUS_TEXTS
+    assert public_message(status) != public_message(599) and error_name(status) != error_name(599)
+
+
+@pytest.mark.parametrize("cls", list(STATUS_FOR), ids=lambda c: c.__name__)
+def test_an_error_without_a_message_reads_as_its_status(cls: type[ServiceError]) -> None:
+    """The class's default text and the status the web layer gives it come from the same table row."""
     error = cls()
-    assert isinstance(error, ServiceError)
-    assert error.message == message
-    assert error.reason == message  # with neither given, the log shows the client message
-    assert str(error) == message
+    assert error.message == public_message(status_for(error))
+    assert error.reason == error.message == str(error)  # with neither given, the log shows the client text
 
 
-@pytest.mark.parametrize("cls", [cls for cls, _ in DEFAULT_MESSAGES], ids=lambda c: c.__name__)
-def test_reason_defaults_to_the_message(cls: type[ServiceError]) -> None:
-    error = cls("Shown to the caller.")
-    assert (error.message, error.reason, str(error)) == ("Shown to the caller.",) * 3
-
-
-@pytest.mark.parametrize("cls", [cls for cls, _ in DEFAULT_MESSAGES], ids=lambda c: c.__name__)
-def test_a_reason_goes_to_the_log_only(cls: type[ServiceError]) -> None:
-    error = cls(reason="consumer acme-123 unknown")
-    assert error.message == cls.default_message  # the client still sees the generic text
-    assert error.reason == "consumer acme-123 unknown"
-    assert str(error) == "consumer acme-123 unknown"  # what a traceback or log would print
+def test_a_reason_goes_to_the_log_only() -> None:
+    error = PayloadError(reason="consumer acme-123 unknown")
+    assert error.message == public_message(400)  # the client still sees the generic text
+    assert str(error) == error.reason == "consumer acme-123 unknown"  # what a traceback or log prints
 
 
 def test_message_and_reason_are_independent() -> None:
     error = PayloadError("Bad payload.", reason="field x missing")
     assert (error.message, error.reason) == ("Bad payload.", "field x missing")
+    assert PayloadError("Shown to the caller.").reason == "Shown to the caller."
 
 
-@pytest.mark.parametrize("retry_after", [None, 0.5, 30.0])
-def test_too_many_requests_carries_retry_after(retry_after: float | None) -> None:
-    error = TooManyRequests(reason="identity throttled", retry_after=retry_after)
-    assert error.retry_after == retry_after
+def test_unmapped_statuses_fall_back_to_plain_texts() -> None:
+    assert (public_message(418), error_name(418)) == ("Request failed.", "Error")
+    assert ServiceError().message == "Request failed."
+
+
+def test_too_many_requests_carries_retry_after() -> None:
+    error = TooManyRequests(reason="identity throttled", retry_after=30.0)
     assert (error.message, error.reason) == ("Too many requests.", "identity throttled")
-
-
-def test_retry_after_is_keyword_only() -> None:
-    with pytest.raises(TypeError):
-        TooManyRequests("msg", "reason", 3.0)  # type: ignore[misc]
+    assert error.retry_after == 30.0
