@@ -1,4 +1,6 @@
-"""ApsService: the async facade handlers call; database work goes to DatabaseRunner, network to the pool.
+"""ApsService: what APS handlers need beyond one unit of work: job-backed tenant operations, the connection
+test, events, and the job runner they wake. A plain read or write is the handler's own unit of work
+(``BaseHandler.unit``); database work goes to DatabaseRunner, network to the outbound pool.
 
 No tornado here. Provisioning-type tenant operations follow aps.md §4.2: a durable job is submitted; in the
 sync phase it runs at once for up to ``sync_budget`` seconds (or not at all for ``async_operations``) and
@@ -22,7 +24,7 @@ from endpoint.aps.context import ApsContext, Outcome
 from endpoint.aps.diagnostics import run_connection_test
 from endpoint.aps.headers import ASYNC
 from endpoint.aps.outbound import Outbound
-from endpoint.aps.payloads import AppInput, EventInput, UserInput, UserUpdate
+from endpoint.aps.payloads import EventInput
 from endpoint.aps.runner import JobExecutor, JobRunner
 from endpoint.executors import DatabaseRunner
 from endpoint.settings import Settings
@@ -69,15 +71,6 @@ class ApsService:
         self.outbound.close()
 
     # -- instances ------------------------------------------------------------------------------
-    async def get_instance(self, ctx: ApsContext, app_id: str) -> Outcome:
-        return await self.db.run(instances.get_instance, ctx, app_id)
-
-    async def configure_instance(self, ctx: ApsContext, app_id: str, app: AppInput) -> Outcome:
-        return await self.db.run(instances.configure_instance, ctx, app_id, app)
-
-    async def remove_instance(self, ctx: ApsContext, app_id: str) -> Outcome:
-        return await self.db.run(instances.remove_instance, ctx, app_id)
-
     async def test_connection(self, ctx: ApsContext, app_id: str) -> Outcome:
         """Proxy, controller and Acronis token checks, run in the outbound pool. :raise NotFound:"""
         await self.db.run(instances.get_instance, ctx, app_id)
@@ -133,26 +126,6 @@ class ApsService:
             )
             finished = await self.db.run(jobs.view, view.id)
         return jobs.answer(finished or view, self.settings, self._rng)
-
-    async def get_tenant(self, ctx: ApsContext, aps_id: str) -> Outcome:
-        return await self.db.run(tenants.get, ctx.instance_id, aps_id)
-
-    # -- users ----------------------------------------------------------------------------------
-    async def create_user(self, ctx: ApsContext, spec: UserInput) -> Outcome:
-        outcome = await self.db.run(users.create, ctx, spec)
-        self.runner.wake()  # the usage sync job it scheduled
-        return outcome
-
-    async def update_user(self, ctx: ApsContext, aps_id: str, change: UserUpdate) -> Outcome:
-        return await self.db.run(users.update, ctx, aps_id, change)
-
-    async def delete_user(self, ctx: ApsContext, aps_id: str) -> Outcome:
-        outcome = await self.db.run(users.delete, ctx, aps_id)
-        self.runner.wake()
-        return outcome
-
-    async def get_user(self, ctx: ApsContext, aps_id: str) -> Outcome:
-        return await self.db.run(users.get, ctx, aps_id)
 
     # -- events ---------------------------------------------------------------------------------
     async def event(

@@ -8,9 +8,10 @@ Errors are the APS error body {"code", "error", "message"}.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec
 
-from endpoint.aps import instances
+from endpoint.aps import instances, tenants, users
 from endpoint.aps.context import ApsContext, Outcome
 from endpoint.aps.headers import NAMES, TRANSACTION_ID, ApsHeaders, is_uuid, parse_aps_headers, transaction_id
 from endpoint.aps.operations import tenant_payload
@@ -27,6 +28,8 @@ from endpoint.aps.service import ApsService
 from endpoint.auth.identity import VerifiedConsumer
 from endpoint.errors import NotFound, error_name
 from endpoint.web.base import BaseHandler
+
+P = ParamSpec("P")
 
 
 class ApsHandler(BaseHandler):
@@ -50,15 +53,25 @@ class ApsHandler(BaseHandler):
         return self.consumer
 
     def aps_headers(self) -> ApsHeaders:
-        """:raise PayloadError: missing, repeated or malformed APS headers (400)."""
+        """The APS headers, their instance id on the log line.
+
+        :raise PayloadError: missing, repeated or malformed APS headers (400).
+        """
         values = {name: self.request.headers.get_list(name) for name in NAMES}
-        return parse_aps_headers(values, self.runtime.settings.aps)
+        headers = parse_aps_headers(values, self.runtime.settings.aps)
+        self.log_fields["instance"] = headers.instance_id
+        return headers
 
     async def context(self, *, allow_removed: bool = False) -> ApsContext:
         """The nonce and the instance binding in one unit of work. :raise ServiceError: (400/401/404)."""
         headers = self.aps_headers()
-        self.log_fields["instance"] = headers.instance_id
         return await self.unit(instances.authorize, self.verified, headers, allow_removed=allow_removed)
+
+    async def scheduling(self, fn: Callable[P, Outcome], *args: P.args, **kwargs: P.kwargs) -> Outcome:
+        """``fn`` as a unit of work that may schedule a job (a usage sync), then the job runner woken."""
+        outcome = await self.unit(fn, *args, **kwargs)
+        self.aps.runner.wake()
+        return outcome
 
     def body_bytes(self) -> bytes:
         """The raw body once its media type is JSON (an empty body needs none)."""
@@ -92,7 +105,6 @@ class AppsHandler(ApsHandler):
 
     async def post(self) -> None:
         headers = self.aps_headers()
-        self.log_fields["instance"] = headers.instance_id
         app = parse_app(self.body_bytes())
         partner = self.aps.settings.partner_id
         _, outcome = await self.unit(instances.create_instance, self.verified, headers, app, partner)
@@ -104,16 +116,16 @@ class AppHandler(ApsHandler):
 
     async def get(self, app_id: str) -> None:
         ctx = await self.context()
-        self.answer(await self.aps.get_instance(ctx, self.resource_id(app_id)))
+        self.answer(await self.unit(instances.get_instance, ctx, self.resource_id(app_id)))
 
     async def put(self, app_id: str) -> None:
         ctx = await self.context()
         app = parse_app(self.body_bytes(), update=True)
-        self.answer(await self.aps.configure_instance(ctx, self.resource_id(app_id), app))
+        self.answer(await self.unit(instances.configure_instance, ctx, self.resource_id(app_id), app))
 
     async def delete(self, app_id: str) -> None:
         ctx = await self.context(allow_removed=True)
-        self.answer(await self.aps.remove_instance(ctx, self.resource_id(app_id)))
+        self.answer(await self.unit(instances.remove_instance, ctx, self.resource_id(app_id)))
 
 
 class UpgradeHandler(ApsHandler):
@@ -149,7 +161,7 @@ class TenantHandler(ApsHandler):
 
     async def get(self, aps_id: str) -> None:
         ctx = await self.context()
-        self.answer(await self.aps.get_tenant(ctx, self.resource_id(aps_id)))
+        self.answer(await self.unit(tenants.get, ctx.instance_id, self.resource_id(aps_id)))
 
     async def put(self, aps_id: str) -> None:
         ctx = await self.context()
@@ -176,7 +188,7 @@ class UsersHandler(ApsHandler):
         ctx = await self.context()
         spec = parse_user(self.body_bytes())
         self.log_fields["resource"] = spec.aps_id
-        self.answer(await self.aps.create_user(ctx, spec))
+        self.answer(await self.scheduling(users.create, ctx, spec))
 
 
 class UserHandler(ApsHandler):
@@ -184,16 +196,16 @@ class UserHandler(ApsHandler):
 
     async def get(self, aps_id: str) -> None:
         ctx = await self.context()
-        self.answer(await self.aps.get_user(ctx, self.resource_id(aps_id)))
+        self.answer(await self.unit(users.get, ctx, self.resource_id(aps_id)))
 
     async def put(self, aps_id: str) -> None:
         ctx = await self.context()
         change = parse_user_update(self.body_bytes())
-        self.answer(await self.aps.update_user(ctx, self.resource_id(aps_id), change))
+        self.answer(await self.unit(users.update, ctx, self.resource_id(aps_id), change))
 
     async def delete(self, aps_id: str) -> None:
         ctx = await self.context()
-        self.answer(await self.aps.delete_user(ctx, self.resource_id(aps_id)))
+        self.answer(await self.scheduling(users.delete, ctx, self.resource_id(aps_id)))
 
 
 class EventHandler(ApsHandler):
