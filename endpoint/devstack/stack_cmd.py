@@ -76,7 +76,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SPEC",
         help="a fault drill for the outbound proxy, e.g. '503@eu8-cloud.acronis.com?rate=0.3' "
-        "(see proxy/mitm/README.md); with `restart outbound-proxy` it replaces the running drills",
+        "(see proxy/mitm/README.md); with `restart outbound-proxy` it replaces the running drills "
+        "(--fault '' for none)",
     )
     parser.add_argument(
         "--color",
@@ -137,8 +138,8 @@ def act(args: argparse.Namespace, out: Any = None) -> int:
     request: dict[str, Any] = {}
     if args.component:
         request["component"] = args.component
-    if args.fault is not None:
-        request["faults"] = list(args.fault)
+    if args.fault is not None:  # `--fault ''` alone: no drills at all
+        request["faults"] = [spec for spec in args.fault if spec]
     try:
         answer = control.send(root, args.action, **request)
     except control.ControlError as e:

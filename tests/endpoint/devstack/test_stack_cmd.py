@@ -103,3 +103,26 @@ def test_up_is_the_default_action_and_web_needs_the_proxies(
     assert "--web" in capsys.readouterr().err and len(seen) == 1
     with pytest.raises(SystemExit):
         parse("reboot")
+
+
+def test_restart_sends_the_component_and_its_new_drills(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(stack_cmd.control, "running_pid", lambda root: 4242)
+
+    def send(root: Path, op: str, **args: Any) -> dict[str, Any]:
+        sent.append((op, args))
+        return {"ok": True, "message": f"{args['component']} restarted"}
+
+    monkeypatch.setattr(stack_cmd.control, "send", send)
+    base = ("restart", "outbound-proxy", "--data-dir", str(tmp_path))
+    assert stack_cmd.run(parse(*base), make_settings()) == 0
+    assert stack_cmd.run(parse(*base, "--fault", "407@*"), make_settings()) == 0
+    assert stack_cmd.run(parse(*base, "--fault", ""), make_settings()) == 0
+    assert sent == [
+        ("restart", {"component": "outbound-proxy"}),  # the drills it had
+        ("restart", {"component": "outbound-proxy", "faults": ["407@*"]}),
+        ("restart", {"component": "outbound-proxy", "faults": []}),  # none
+    ]
+    assert capsys.readouterr().out.count("outbound-proxy restarted") == 3
