@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote_plus
 
 import requests
@@ -26,13 +26,14 @@ from proxy.errors import (
 )
 from proxy.origins import normalize_datacenter_url
 from proxy.tokens import AccessToken, TokenCache, parse_token, token_request_body
-from proxy.transport import Reply, parse_retry_after, retrying, send
+from proxy.transport import ERROR_BODY_LIMIT, Reply, parse_retry_after, retrying, send
 
 log = logging.getLogger(__name__)
 
 ALERTS_PATH = "/api/alert_manager/v1/alerts"
 WORKLOADS_PATH = "/api/workload_management/v5/workloads"
 RETRY_STATUSES = frozenset({408, 429})
+DEFAULT_TOKEN_LIFETIME = 7200.0  # seconds, for a token answer that states none
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +46,22 @@ class Datacenter:
     token_path: str = "/bc/idp/token"
 
 
-@dataclass(frozen=True, slots=True)
-class CallPolicy:
-    """In-call retries of one attempt cycle (§5); the outbox retries later cycles at its own pace."""
+class CallSettings(Protocol):
+    """What a call reads of the ``[acronis]`` settings (endpoint/outbox/settings.py), passed as they are:
+    in-call retries of one attempt cycle (§5); the outbox retries later cycles at its own pace."""
 
-    max_tries: int = 4
-    retry_budget: float = 30.0  # seconds one call may spend retrying, waits included
-    backoff_base: float = 0.5
-    backoff_max: float = 8.0
-    retry_after_cap: float = 60.0
-    refresh_margin: float = 300.0
-    default_token_lifetime: float = 7200.0
-    body_limit: int = 2048  # error bodies are opaque text, truncated before they are stored or logged
+    @property
+    def max_tries(self) -> int: ...
+    @property
+    def retry_budget(self) -> float: ...
+    @property
+    def backoff_base(self) -> float: ...
+    @property
+    def backoff_max(self) -> float: ...
+    @property
+    def retry_after_max(self) -> float: ...
+    @property
+    def token_refresh_margin(self) -> float: ...
 
 
 class AcronisClient:
@@ -66,7 +71,7 @@ class AcronisClient:
         self,
         session: requests.Session,
         datacenter: Datacenter,
-        policy: CallPolicy | None = None,
+        settings: CallSettings,
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -76,12 +81,12 @@ class AcronisClient:
         self.session = session
         self.datacenter = datacenter
         self.base_url = normalize_datacenter_url(datacenter.url)
-        self.policy = policy or CallPolicy()
+        self.settings = settings
         self._monotonic = monotonic
         self._wait = wait
         self._rng = rng
         self._clock = clock
-        self.tokens = TokenCache(self._fetch_token, margin=self.policy.refresh_margin, clock=clock)
+        self.tokens = TokenCache(self._fetch_token, margin=settings.token_refresh_margin, clock=clock)
 
     def post_alert(self, alert: Mapping[str, Any], *, label: str = "") -> str:
         """Report one alert; returns the id the API created (proof of delivery; "" if it sent none).
@@ -123,7 +128,7 @@ class AcronisClient:
     def _classify(self, reply: Reply, label: str) -> Reply:
         if 200 <= reply.status < 300:
             return reply
-        body = reply.text[: self.policy.body_limit]
+        body = reply.text[:ERROR_BODY_LIMIT]
         if 300 <= reply.status < 400:  # never followed: an API that redirects a POST is misconfigured
             raise ApiUnavailable(
                 f"{label}: unexpected redirect {reply.status}", status=reply.status, body=body
@@ -142,8 +147,8 @@ class AcronisClient:
         return send(self.session, "POST", url, where="acronis", **kwargs)
 
     def _exchange(self, send_once: Callable[[], Reply], label: str) -> Reply:
-        """408/429/5xx and transport failures retried with backoff and jitter, within the policy's budget."""
-        policy = self.policy
+        """408/429/5xx and transport failures retried with backoff and jitter, within the settings' budget."""
+        settings = self.settings
 
         def attempt() -> Reply:
             reply = send_once()
@@ -151,18 +156,18 @@ class AcronisClient:
                 raise ApiUnavailable(
                     f"{label}: {reply.status}",
                     status=reply.status,
-                    body=reply.text[: policy.body_limit],
-                    retry_after=parse_retry_after(reply.headers.get("Retry-After"), policy.retry_after_cap),
+                    body=reply.text[:ERROR_BODY_LIMIT],
+                    retry_after=parse_retry_after(reply.headers.get("Retry-After"), settings.retry_after_max),
                 )
             return reply
 
         return retrying(
             attempt,
             retryable=_retryable,
-            max_tries=policy.max_tries,
-            budget=policy.retry_budget,
-            base=policy.backoff_base,
-            cap=policy.backoff_max,
+            max_tries=settings.max_tries,
+            budget=settings.retry_budget,
+            base=settings.backoff_base,
+            cap=settings.backoff_max,
             label=f"{self.base_url} {label}",
             monotonic=self._monotonic,
             wait=self._wait,
@@ -188,7 +193,7 @@ class AcronisClient:
                 f"{self.base_url}: token request answered {reply.status} (redirects are not "
                 "followed; 400/401 mean the client credentials were rejected)"
             )
-        token = parse_token(dc.client_id, reply.text, self._clock(), self.policy.default_token_lifetime)
+        token = parse_token(dc.client_id, reply.text, self._clock(), DEFAULT_TOKEN_LIFETIME)
         log.info("%s: new access token, valid for %.0fs", self.base_url, token.expires_at - self._clock())
         return token
 

@@ -15,8 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -25,22 +24,26 @@ from requests_oauthlib import OAuth1
 from urllib3.exceptions import NewConnectionError
 
 from proxy.errors import ApiRejected, ApiUnavailable, ConnectorError, DirectEgressRefused, ProxyFailure
-from proxy.transport import retrying, send
+from proxy.transport import ERROR_BODY_LIMIT, retrying, send
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+BACKOFF_MAX = 8.0  # seconds: the longest wait between two tries of one call
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerPolicy:
-    timeout: tuple[float, float] = (5.0, 30.0)  # (connect, read): every call has one
-    max_tries: int = 3
-    backoff: float = 0.5  # doubled per retry, with jitter
-    backoff_max: float = 8.0
-    retry_budget: float = 30.0  # seconds one call may spend retrying, waits included
-    body_limit: int = 2048  # error bodies kept (truncated) for messages
+class ControllerCallSettings(Protocol):
+    """What a call reads of the ``[aps]`` settings (endpoint/aps/settings.py), passed as they are."""
+
+    @property
+    def controller_timeout(self) -> tuple[float, float]: ...  # (connect, read): every call has one
+    @property
+    def controller_max_tries(self) -> int: ...
+    @property
+    def controller_backoff(self) -> float: ...  # doubled per retry, with jitter
+    @property
+    def controller_retry_budget(self) -> float: ...  # seconds one call may spend retrying, waits included
 
 
 def controller_url(controller_uri: str, path: str) -> str:
@@ -69,14 +72,14 @@ class ControllerClient:
         controller_uri: str,
         key: str,
         secret: str,
-        policy: ControllerPolicy | None = None,
+        settings: ControllerCallSettings,
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.session = session
         self.controller_uri = controller_uri
-        self.policy = policy or ControllerPolicy()
+        self.settings = settings
         self._auth = OAuth1(
             key,
             client_secret=secret,
@@ -148,14 +151,14 @@ class ControllerClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode("utf-8")
-        policy = self.policy
+        settings = self.settings
         return retrying(
             lambda: self._once(method, url, data, headers),
             retryable=lambda error: _retryable(method, error),
-            max_tries=policy.max_tries,
-            budget=policy.retry_budget,
-            base=policy.backoff,
-            cap=policy.backoff_max,
+            max_tries=settings.controller_max_tries,
+            budget=settings.controller_retry_budget,
+            base=settings.controller_backoff,
+            cap=BACKOFF_MAX,
             label=f"controller {method} {urlsplit(url).path} (transaction {transaction_id or '-'})",
             wait=self._wait,
             rng=self._rng,
@@ -172,7 +175,7 @@ class ControllerClient:
             data=data,
             headers=headers,
             auth=self._auth,
-            timeout=self.policy.timeout,
+            timeout=self.settings.controller_timeout,
         )
         status, text = reply.status, reply.text
         if 200 <= status < 300:
@@ -184,7 +187,7 @@ class ControllerClient:
                 raise ApiUnavailable(
                     f"controller {where}: {status} with a non-JSON body", status=status
                 ) from e
-        body = text[: self.policy.body_limit]
+        body = text[:ERROR_BODY_LIMIT]
         message = f"controller {where}: {method} answered {status}: {controller_message(text)}"
         if status in RETRY_STATUSES or status >= 500:
             raise ApiUnavailable(message, status=status, body=body)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _MAX_DOUBLINGS = 32  # 2**32 times any base is past every cap; keeps the float finite for huge attempts
+ERROR_BODY_LIMIT = 2048  # error bodies are opaque text, truncated before they are stored or logged
 
 
 @dataclass(frozen=True, slots=True)

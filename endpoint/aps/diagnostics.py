@@ -50,7 +50,7 @@ def _timed(name: str, check: Callable[[], str], extra: dict[str, Any]) -> Step:
 
 def check_proxy(outbound: Outbound) -> str:
     """A TCP connection to the configured proxy (no request is sent). :raise OSError:"""
-    settings = outbound.proxy_settings
+    settings = outbound.proxy
     if settings.url is None:
         return "no outbound proxy configured: direct connections"
     parts = urlsplit(settings.url)
@@ -87,7 +87,7 @@ def run_connection_test(
         for url, datacenter in resolved.items():
 
             def token(datacenter: Any = datacenter) -> str:
-                client = AcronisClient(outbound.session(), datacenter, acronis.policy)
+                client = AcronisClient(outbound.session(), datacenter, acronis)
                 client.tokens.get()  # a fresh client: this really asks the datacenter for a token
                 return "access token obtained"
 

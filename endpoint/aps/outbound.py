@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from endpoint.aps.settings import ApsSettings
-from proxy.controller import ControllerClient, ControllerPolicy
+from proxy.controller import ControllerClient
 from proxy.session import ProxySettings, build_session
 
 log = logging.getLogger(__name__)
@@ -30,32 +30,22 @@ class Outbound:
         environ: Mapping[str, str],
         session: requests.Session | None = None,
     ) -> None:
-        self._proxy = proxy
-        self._environ = environ
+        self.proxy = proxy
+        self.aps = aps  # the controller clients read their call settings from it
+        self.environ = environ
         self._session = session
         self._lock = threading.Lock()
-        self.proxy_settings = proxy
-        self.policy = ControllerPolicy(
-            timeout=aps.controller_timeout,
-            max_tries=aps.controller_max_tries,
-            backoff=aps.controller_backoff,
-            retry_budget=aps.controller_retry_budget,
-        )
         self.executor = ThreadPoolExecutor(max_workers=aps.outbound_threads, thread_name_prefix="aps-out")
-
-    @property
-    def environ(self) -> Mapping[str, str]:
-        return self._environ
 
     def session(self) -> requests.Session:
         """:raise ConnectorConfigError: the proxy password variable is unset."""
         with self._lock:
             if self._session is None:
-                self._session = build_session(self._proxy, self._environ)
+                self._session = build_session(self.proxy, self.environ)
             return self._session
 
     def controller(self, controller_uri: str, key: str, secret: str) -> ControllerClient:
-        return ControllerClient(self.session(), controller_uri, key, secret, self.policy)
+        return ControllerClient(self.session(), controller_uri, key, secret, self.aps)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)

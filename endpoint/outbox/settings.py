@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from proxy.acronis import CallPolicy, Datacenter
+from proxy.acronis import Datacenter
 from proxy.errors import SecretNotSet
 from proxy.origins import normalize_datacenter_url
 
@@ -67,17 +67,6 @@ class AcronisSettings:
             raise ValueError("max_tries/retry_budget: must be positive")
         if not 0 < self.retry_after_max <= 60:
             raise ValueError("retry_after_max: must be in (0, 60] seconds")
-
-    @property
-    def policy(self) -> CallPolicy:
-        return CallPolicy(
-            max_tries=self.max_tries,
-            retry_budget=self.retry_budget,
-            backoff_base=self.backoff_base,
-            backoff_max=self.backoff_max,
-            retry_after_cap=self.retry_after_max,
-            refresh_margin=self.token_refresh_margin,
-        )
 
     def find(self, url: str) -> DatacenterSettings | None:
         """The configured DC matching ``url`` (normalized), or None: never a fallback to another DC."""

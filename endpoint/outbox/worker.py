@@ -217,7 +217,7 @@ def build_worker(
     """
     session = build_session(settings.proxy, environ)
     clients = {
-        url: AcronisClient(session, dc, settings.acronis.policy, wait=stop.wait)
+        url: AcronisClient(session, dc, settings.acronis, wait=stop.wait)
         for url, dc in settings.acronis.resolve(environ).items()
     }
     spool = Spool(settings.outbox.spool_dir, PayloadRules.from_settings(settings)) if with_spool else None

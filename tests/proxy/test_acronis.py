@@ -11,7 +11,8 @@ from urllib.parse import quote_plus
 import pytest
 import requests
 
-from proxy.acronis import AcronisClient, CallPolicy, Datacenter
+from endpoint.outbox.settings import AcronisSettings
+from proxy.acronis import AcronisClient, Datacenter
 from proxy.errors import ApiRejected, ApiUnavailable, AuthFailure, Interrupted, ProxyFailure, TransportTimeout
 from proxy.session import ProxySettings, build_session
 from proxy.transport import parse_retry_after
@@ -72,7 +73,7 @@ def make_client(
     secret: str = CLIENT_SECRET,
     waits: Waits | None = None,
     read_timeout: float = 5.0,
-    **policy: Any,
+    **calls: Any,
 ) -> AcronisClient:
     transport = ProxySettings(url=proxy, ca_bundle=tls.ca_pem, read_timeout=read_timeout)
     session = build_session(transport, {})
@@ -80,7 +81,7 @@ def make_client(
     return AcronisClient(
         session,
         Datacenter(sim.url, CLIENT_ID, secret),
-        CallPolicy(**policy),
+        AcronisSettings(**calls),
         wait=waits,
         monotonic=waits.now,
         rng=lambda: 1.0,
@@ -112,7 +113,9 @@ def test_basic_credentials_are_form_encoded_first(tls: Tls) -> None:
 
     session = build_session(ProxySettings(), {})
     session.mount("https://", StubAdapter(respond))
-    client = AcronisClient(session, Datacenter("https://dc.example.com", "id:1", "s3:cr%et+ é"))
+    client = AcronisClient(
+        session, Datacenter("https://dc.example.com", "id:1", "s3:cr%et+ é"), AcronisSettings()
+    )
     client.tokens.get()
     expected = base64.b64encode(f"{quote_plus('id:1')}:{quote_plus('s3:cr%et+ é')}".encode()).decode()
     assert seen[0].headers["Authorization"] == f"Basic {expected}"
@@ -124,7 +127,7 @@ def test_token_redirect_is_not_followed(tls: Tls) -> None:
     adapter = StubAdapter(lambda r: (302, {"Location": "https://attacker.example/steal"}, b""))
     session = build_session(ProxySettings(), {})
     session.mount("https://", adapter)
-    client = AcronisClient(session, Datacenter("https://dc.example.com", "id", "secret"))
+    client = AcronisClient(session, Datacenter("https://dc.example.com", "id", "secret"), AcronisSettings())
     with pytest.raises(AuthFailure, match="302"):
         client.post_alert(ALERT)
     assert [c["url"] for c in adapter.calls] == ["https://dc.example.com/bc/idp/token"]

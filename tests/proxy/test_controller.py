@@ -10,7 +10,8 @@ import pytest
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from proxy.controller import ControllerClient, ControllerPolicy, controller_message, controller_url
+from endpoint.aps.settings import ApsSettings
+from proxy.controller import ControllerClient, controller_message, controller_url
 from proxy.errors import ApiRejected, ApiUnavailable, TransportError, TransportTimeout
 from proxy.session import ProxySettings, build_session
 from simulators.controller.server import ControllerServer
@@ -46,10 +47,13 @@ def client(adapter: StubAdapter, base: str = BASE, tries: int = 3) -> Controller
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     sleeps: list[float] = []
-    built = ControllerClient(
-        session, base, KEY, SECRET, ControllerPolicy((2.0, 9.0), tries, 0.01), sleep=sleeps.append
+    settings = ApsSettings(
+        controller_connect_timeout=2.0,
+        controller_read_timeout=9.0,
+        controller_max_tries=tries,
+        controller_backoff=0.01,
     )
-    return built
+    return ControllerClient(session, base, KEY, SECRET, settings, sleep=sleeps.append)
 
 
 def answers(*statuses: int) -> Callable[[Any], Answer]:
@@ -184,7 +188,7 @@ def test_through_the_real_session_and_a_forward_proxy(controller: ControllerServ
     try:
         session = build_session(ProxySettings(url=proxy.url, ca_bundle=tls.ca_pem), {})
         controller.put(RID, {"aps": {"id": RID}, "name": "T"})
-        live = ControllerClient(session, controller.url, KEY, SECRET)
+        live = ControllerClient(session, controller.url, KEY, SECRET, ApsSettings())
         assert live.get_resource(RID, transaction_id="tx-1")["name"] == "T"
         live.put_resource(RID, {"USERS": {"usage": 2}}, transaction_id="tx-1")
         session.close()
@@ -208,9 +212,8 @@ def test_a_retry_after_a_503_is_re_signed_never_a_replayed_nonce(
     controller.fault("GET", f"/aps/2/resources/{RID}", 503, times=1)
     session = build_session(ProxySettings(ca_bundle=tls.ca_pem), {})
     try:
-        live = ControllerClient(
-            session, controller.url, KEY, SECRET, ControllerPolicy(max_tries=3, backoff=0.01)
-        )
+        settings = ApsSettings(controller_max_tries=3, controller_backoff=0.01)
+        live = ControllerClient(session, controller.url, KEY, SECRET, settings)
         assert live.get_resource(RID)["name"] == "T"
     finally:
         session.close()
@@ -224,7 +227,7 @@ def test_the_session_itself_never_resends(controller: ControllerServer, tls: Tls
     controller.fault("GET", f"/aps/2/resources/{RID}", 503, times=1)
     session = build_session(ProxySettings(ca_bundle=tls.ca_pem), {})
     try:
-        live = ControllerClient(session, controller.url, KEY, SECRET, ControllerPolicy(max_tries=1))
+        live = ControllerClient(session, controller.url, KEY, SECRET, ApsSettings(controller_max_tries=1))
         with pytest.raises(ApiUnavailable, match="503"):
             live.get_resource(RID)
     finally:

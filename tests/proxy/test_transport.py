@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 import urllib3.util.connection
 
-from proxy.acronis import AcronisClient, CallPolicy, Datacenter
-from proxy.controller import ControllerClient, ControllerPolicy
+from endpoint.aps.settings import ApsSettings
+from endpoint.outbox.settings import AcronisSettings
+from proxy.acronis import AcronisClient, Datacenter
+from proxy.controller import ControllerClient
 from proxy.errors import (
     ApiRejected,
     ApiUnavailable,
@@ -128,8 +130,8 @@ def dials(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
 def test_one_acronis_call_dials_a_dead_port_exactly_max_tries_times(dials: list[tuple[str, int]]) -> None:
     port = free_port()
     session = build_session(ProxySettings(require_proxy=False), {})
-    policy = CallPolicy(max_tries=4, retry_budget=30, backoff_base=0.001, backoff_max=0.001)
-    client = AcronisClient(session, Datacenter(f"http://127.0.0.1:{port}", "id", "secret"), policy)
+    settings = AcronisSettings(max_tries=4, retry_budget=30, backoff_base=0.001, backoff_max=0.001)
+    client = AcronisClient(session, Datacenter(f"http://127.0.0.1:{port}", "id", "secret"), settings)
     with pytest.raises(TransportError):
         client.post_alert({"type": "x"})
     assert dials == [("127.0.0.1", port)] * 4  # was 16: 4 client tries x (1 + 3 urllib3 retries)
@@ -141,9 +143,8 @@ def test_one_controller_call_dials_a_dead_port_exactly_max_tries_times(
 ) -> None:
     port = free_port()
     session = build_session(ProxySettings(require_proxy=False), {})
-    client = ControllerClient(
-        session, f"http://127.0.0.1:{port}/", "key", "secret", ControllerPolicy(max_tries=3, backoff=0.001)
-    )
+    settings = ApsSettings(controller_max_tries=3, controller_backoff=0.001)
+    client = ControllerClient(session, f"http://127.0.0.1:{port}/", "key", "secret", settings)
     with pytest.raises(TransportError) as info:
         client.request(method, "aps/2/resources")
     assert not isinstance(info.value, TransportTimeout)

@@ -12,7 +12,7 @@ import requests
 from endpoint.aps.diagnostics import check_proxy, run_connection_test
 from endpoint.aps.outbound import Outbound
 from endpoint.outbox.settings import AcronisSettings, DatacenterSettings
-from proxy.controller import ControllerClient, ControllerPolicy
+from proxy.controller import ControllerClient
 from proxy.session import ProxySettings
 from tests.endpoint.aps import CONTROLLER_URI, INSTANCE_ID, StubController, aps_settings
 from tests.factories import CONSUMER_KEY, CONSUMER_SECRET
@@ -41,9 +41,8 @@ def outbound_with(stub: StubController, proxy: ProxySettings, environ: dict[str,
 
 
 def controller(stub: StubController) -> ControllerClient:
-    return ControllerClient(
-        stub.session, CONTROLLER_URI, CONSUMER_KEY, CONSUMER_SECRET, ControllerPolicy(max_tries=1)
-    )
+    settings = aps_settings(controller_max_tries=1)
+    return ControllerClient(stub.session, CONTROLLER_URI, CONSUMER_KEY, CONSUMER_SECRET, settings)
 
 
 def test_everything_reachable(listening: int) -> None:

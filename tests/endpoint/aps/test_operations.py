@@ -11,7 +11,7 @@ from endpoint.aps import jobs, tenants
 from endpoint.aps.operations import OPERATIONS, tenant_input, tenant_payload
 from endpoint.aps.payloads import AdminInput, TenantInput
 from endpoint.aps.users import USAGE_SYNC
-from proxy.controller import ControllerClient, ControllerPolicy
+from proxy.controller import ControllerClient
 from proxy.errors import ApiUnavailable
 from tests.endpoint.aps import (
     CONTROLLER_URI,
@@ -19,6 +19,7 @@ from tests.endpoint.aps import (
     TENANT_TYPE,
     Bound,
     StubController,
+    aps_settings,
     bound_instance,
     sent_headers,
 )
@@ -40,9 +41,8 @@ def ticket_for(operation: str, aps_id: str, payload: dict[str, object]) -> jobs.
 
 
 def client(stub: StubController) -> ControllerClient:
-    return ControllerClient(
-        stub.session, CONTROLLER_URI, CONSUMER_KEY, CONSUMER_SECRET, ControllerPolicy(max_tries=1)
-    )
+    settings = aps_settings(controller_max_tries=1)
+    return ControllerClient(stub.session, CONTROLLER_URI, CONSUMER_KEY, CONSUMER_SECRET, settings)
 
 
 def test_payloads_round_trip() -> None:

@@ -22,8 +22,7 @@ def test_the_session_is_built_once_on_first_use() -> None:
         assert outbound.session() is session
         client = outbound.controller("https://apsc.example.net:6308/", "k" * 10, "s" * 10)
         assert client.session is session
-        assert client.policy.timeout == (5.0, 30.0) and client.policy.max_tries == 3
-        assert client.policy.retry_budget == 10.0  # [aps] controller_retry_budget reaches the client
+        assert client.settings is outbound.aps  # [aps] reaches the client as it is, no copy
     finally:
         outbound.close()
 

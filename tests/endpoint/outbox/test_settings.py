@@ -68,11 +68,6 @@ def test_plain_http_is_allowed_for_the_simulator_when_asked() -> None:
     assert settings.find("http://127.0.0.1:9") is not None
 
 
-def test_policy_mirrors_the_settings() -> None:
-    policy = AcronisSettings(max_tries=7, retry_budget=12, retry_after_max=30).policy
-    assert (policy.max_tries, policy.retry_budget, policy.retry_after_cap) == (7, 12, 30)
-
-
 def test_loaded_from_toml_and_environment(tmp_path: Path) -> None:
     config = tmp_path / "connector.toml"
     config.write_text(
