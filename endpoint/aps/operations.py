@@ -8,18 +8,23 @@ without its recorded answer.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import peewee as pw
 
 from endpoint.aps import tenants
 from endpoint.aps.context import Outcome
 from endpoint.aps.jobs import Ticket
 from endpoint.aps.payloads import AdminInput, TenantInput, TenantUpdate
 from endpoint.aps.users import USAGE_SYNC
-from models.db import unit_of_work
+from models import ApsJob, db
+from models.aps import RUNNING
+from models.db import unit_of_work, utcnow
 from proxy.controller import ControllerClient
-from proxy.errors import ApiRejected
+from proxy.errors import ApiRejected, ConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,48 @@ def _tenant_name(ticket: Ticket, controller: Callable[[], ControllerClient]) -> 
     return name.strip()[:255] if isinstance(name, str) and name.strip() else fallback
 
 
+class UsagePushInFlight(ConnectorError):
+    """The tenant's usage is on its way to the controller: its DELETE waits, then runs again (retried)."""
+
+
+# How long an unprovisioning waits for a usage push of its tenant that is on the wire: a push is one PUT
+# (the controller client's retry budget and timeouts bound it); past this the job is retried later.
+USAGE_PUSH_WAIT = 30.0
+
+
+def _usage_push(ticket: Ticket, *, lock: bool = False) -> ApsJob | None:
+    """The tenant's usage job while it runs (a runner holds it, its lease not run out), else None. With
+    ``lock`` (inside the deleting transaction) its row is locked on backends with row locks, so a runner
+    cannot claim it between this check and the commit; SQLite's writer lock does that by itself."""
+    query = ApsJob.select(ApsJob.state, ApsJob.lease_until).where(
+        (ApsJob.instance_id == ticket.instance_id)
+        & (ApsJob.aps_id == ticket.aps_id)
+        & (ApsJob.operation == USAGE_SYNC)
+    )
+    if lock and isinstance(db.obj, pw.PostgresqlDatabase | pw.MySQLDatabase):
+        query = query.for_update()
+    job = query.first()
+    running = job is not None and job.state == RUNNING and job.lease_until and job.lease_until > utcnow()
+    return job if running else None
+
+
+def _after_usage_push(ticket: Ticket, controller: Callable[[], ControllerClient]) -> None:
+    """No usage push for a tenant may reach the controller after its DELETE was answered: wait (outside any
+    transaction) for one on the wire; a push not yet started finds no tenant afterwards and sends nothing."""
+    deadline = time.monotonic() + USAGE_PUSH_WAIT
+    while time.monotonic() < deadline:
+        with unit_of_work():
+            if _usage_push(ticket) is None:
+                return
+        time.sleep(0.05)
+
+
+def _unprovision(ticket: Ticket, _: Any) -> Outcome:
+    if _usage_push(ticket, lock=True) is not None:  # claimed after the wait: try again later
+        raise UsagePushInFlight(f"tenant {ticket.aps_id}: a usage push is on its way to the controller")
+    return tenants.unprovision(ticket.instance_id, ticket.aps_id, extra=ticket.log_extra)
+
+
 def _push_usage(ticket: Ticket, controller: Callable[[], ControllerClient]) -> Outcome:
     """PUT the tenant's USERS usage on the controller (after user changes)."""
     with unit_of_work():
@@ -99,9 +146,7 @@ OPERATIONS: dict[str, Operation] = {
     "tenants.configure": Operation(
         None, lambda t, _: tenants.configure(t.instance_id, t.aps_id, TenantUpdate(**t.payload))
     ),
-    "tenants.unprovision": Operation(
-        None, lambda t, _: tenants.unprovision(t.instance_id, t.aps_id, extra=t.log_extra)
-    ),
+    "tenants.unprovision": Operation(_after_usage_push, _unprovision),
     "tenants.disable": Operation(
         None, lambda t, _: tenants.set_enabled(t.instance_id, t.aps_id, False, extra=t.log_extra)
     ),

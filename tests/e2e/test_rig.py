@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 
 import requests
 
-from tests.e2e.conftest import Rig
+from tests.e2e.conftest import Rig, wait_until
 from tests.factories import sign
 
 ALLOWED_HOSTS = {"eu8-cloud.acronis.com", "controller.example.net"}
@@ -71,3 +73,36 @@ def test_the_allowlist_blocks_an_unexpected_host(rig: Rig) -> None:
     assert response.status_code == 403 and response.json()["error"] == "egress_blocked"
     blocked = [line for line in rig.audit() if line["host"] == "unexpected.example.org"]
     assert blocked and blocked[-1]["answered_by"] == "blocked"
+
+
+def test_no_usage_push_reaches_the_controller_after_its_tenants_delete(rig: Rig, tmp_path: Path) -> None:
+    """A usage push still on the wire when the controller deletes the tenant (slowed down here by a
+    delay drill on the outbound proxy): the DELETE is answered only after the push arrived."""
+    state = tmp_path / "usage-race.json"
+    received = rig.stack.files.logs / "controller-received.jsonl"
+
+    def pushes(tenant: str) -> list[float]:
+        lines = received.read_text().splitlines() if received.exists() else []
+        return [
+            record["ts"]
+            for record in map(json.loads, lines)
+            if record["method"] == "PUT" and record["path"] == f"/aps/2/resources/{tenant}"
+        ]
+
+    rig.stack.restart_outbound_proxy(("delay:3@controller.example.net/aps/2/resources/*",))
+    try:
+        for step in ("create-instance", "provision-tenant", "add-users", "unprovision"):
+            result = rig.controller("scenario", step, "--state", str(state))
+            assert result.returncode == 0, result.stdout + result.stderr
+        tenant = json.loads(state.read_text())["tenant_id"]
+        wait_until(lambda: bool(pushes(tenant)), 15, "the usage push to reach the controller")
+    finally:
+        rig.stack.restart_outbound_proxy()
+    deletes = [
+        line
+        for line in rig.audit("inbound-audit.jsonl")
+        if line["method"] == "DELETE" and line["path"] == f"/tenants/{tenant}" and line["status"] == 204
+    ]
+    assert len(deletes) == 1
+    answered = dt.datetime.fromisoformat(deletes[0]["ts"]).timestamp() + deletes[0]["ms"] / 1000
+    assert max(pushes(tenant)) < answered, "a usage push reached the controller after the tenant's DELETE"
