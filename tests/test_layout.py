@@ -1,4 +1,4 @@
-"""The tree keeps its promises: mirrored tests, one-way imports, small documented modules."""
+"""The tree keeps its promises: tests mirrored per package, one-way imports, small documented modules."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ ALLOWED_IMPORTS = {
     "bootstrap": {"endpoint", "models", "proxy"},
 }
 PROJECT = set(ALLOWED_IMPORTS)
+# Inside endpoint/: the domain both protocols act on, and the parsing they share, know no protocol or handler.
+NEUTRAL = ("endpoint.tenancy", "endpoint.parsing")
+NEUTRAL_MAY_IMPORT = ("endpoint.errors", "endpoint.strict_json", *NEUTRAL)
 
 
 def source_modules() -> list[Path]:
@@ -31,33 +34,43 @@ def source_modules() -> list[Path]:
     return found
 
 
-def imported_top_levels(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute import of ``path`` as a dotted name; ``from a.b import c`` gives a.b and a.b.c."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
-@pytest.mark.parametrize("path", source_modules(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_source_module_has_a_mirrored_test(path: Path) -> None:
-    relative = path.relative_to(ROOT)
-    mirrored = ROOT / "tests" / relative.parent / f"test_{relative.name}"
-    assert mirrored.exists(), f"{relative} has no {mirrored.relative_to(ROOT)}"
+def imported_top_levels(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)}
 
 
-def test_every_test_file_mirrors_a_module() -> None:
-    """The reverse direction: no orphan test files (mitmproxy's filename_matching rule)."""
+def source_packages() -> list[Path]:
+    return sorted({path.parent for path in source_modules()})
+
+
+@pytest.mark.parametrize("package", source_packages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_source_package_has_mirrored_tests(package: Path) -> None:
+    """Tests mirror the tree per package: endpoint/aps/ is tested in tests/endpoint/aps/, by files named
+    after what they test (a module, or a concern that spans several)."""
+    mirrored = ROOT / "tests" / package.relative_to(ROOT)
+    assert list(mirrored.glob("test_*.py")), f"no tests in {mirrored.relative_to(ROOT)}/"
+
+
+def test_every_test_directory_mirrors_a_package() -> None:
+    """The reverse direction: no tests left behind by a package that moved or went away."""
     orphans = []
     for test in sorted((ROOT / "tests").rglob("test_*.py")):
         relative = test.relative_to(ROOT / "tests")
         if relative.parts[0] not in PACKAGES or "mitm" in relative.parts:
             continue
-        source = ROOT / relative.parent / relative.name.removeprefix("test_")
-        if not source.exists():
+        if not (ROOT / relative.parent).is_dir():
             orphans.append(str(relative))
     assert orphans == []
 
@@ -70,6 +83,20 @@ def test_imports_flow_one_way(path: Path) -> None:
     used = imported_top_levels(path) & PROJECT
     forbidden = used - ALLOWED_IMPORTS[owner] - {owner}
     assert not forbidden, f"{path.relative_to(ROOT)} imports {sorted(forbidden)}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in source_modules() if str(p.relative_to(ROOT).parent).replace("/", ".").startswith(NEUTRAL)],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_tenancy_and_parsing_import_no_protocol_or_handler(path: Path) -> None:
+    """They may use models/ and proxy/ (the top-level rule above) and, of endpoint/, only each other and the
+    error family: never web/, callbacks/, aps/, auth/ or anything else that serves a request."""
+    used = {name for name in imported_modules(path) if name.split(".")[0] == "endpoint"}
+    # "from endpoint import x" names endpoint itself, and endpoint.x, which is what counts.
+    stray = {name for name in used if name != "endpoint" and not name.startswith(NEUTRAL_MAY_IMPORT)}
+    assert not stray, f"{path.relative_to(ROOT)} imports {sorted(stray)}"
 
 
 @pytest.mark.parametrize(

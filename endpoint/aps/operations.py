@@ -20,6 +20,7 @@ from endpoint.aps.context import Outcome
 from endpoint.aps.jobs import Ticket
 from endpoint.aps.payloads import AdminInput, TenantInput, TenantUpdate
 from endpoint.aps.users import USAGE_SYNC
+from endpoint.tenancy.users import count_users
 from models import ApsJob, db
 from models.aps import RUNNING
 from models.db import unit_of_work, utcnow
@@ -129,7 +130,7 @@ def _push_usage(ticket: Ticket, controller: Callable[[], ControllerClient]) -> O
     """PUT the tenant's USERS usage on the controller (after user changes)."""
     with unit_of_work():
         row = tenants.find_tenant(ticket.instance_id, ticket.aps_id)
-        count = tenants.usage(row.organization_id) if row is not None else None
+        count = count_users(row.organization_id) if row is not None else None
     if count is None:
         return Outcome(204)  # unprovisioned meanwhile: nothing to report
     body = {"aps": {"id": ticket.aps_id}, tenants.USERS: {"usage": count}}

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from endpoint.callbacks.envelope import parse_json_object
-from endpoint.callbacks.schemas import EMAIL, LOGIN, NAME, UUID, compile_schema, first_error_message
 from endpoint.errors import PayloadError
+from endpoint.parsing.json_body import parse_json_object
+from endpoint.parsing.schemas import EMAIL, LOGIN, NAME, UUID, compile_schema, first_error_message
 
 MAX_SETTINGS_BYTES = 16 * 1024
 # A package version as APP-META writes it ("1.0", "2.3-14"): bounded, printable, nothing to escape in a log.

@@ -2,7 +2,7 @@
 
 Each write is idempotent on aps.id: a repeated provision returns the same resource, a repeated
 unprovision answers 204. Disabling a tenant sets ``Organization.active = False``, which is what makes its
-users fail authentication and its callbacks answer 403 (endpoint/authenticate.py, callbacks/users.py).
+users fail authentication and its callbacks answer 403 (endpoint/auth/end_user.py, tenancy/subtrees.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 from endpoint.aps.context import Outcome, dumps, loads_object
 from endpoint.aps.payloads import TenantInput, TenantUpdate
-from endpoint.callbacks.users import insert_user
 from endpoint.errors import Conflict, NotFound
-from models import CUSTOMER, ApsInstance, ApsResource, Organization, User, db
+from endpoint.tenancy.organizations import delete_customer
+from endpoint.tenancy.users import count_users, insert_user
+from models import CUSTOMER, ApsInstance, ApsResource, Organization, db
 from models.aps import ACTIVE, DISABLED, TENANT, USER
 from models.db import utcnow
 
@@ -38,15 +39,11 @@ def _tenant(instance_id: str, aps_id: str) -> ApsResource:
     return row
 
 
-def usage(organization_id: str) -> int:
-    return User.select().where(User.organization == organization_id).count()
-
-
 def tenant_body(row: ApsResource, organization: Organization | None = None) -> dict[str, Any]:
     """The tenant resource: its properties, the vendor tenant id, status and the USERS counter."""
     org = organization or Organization.get_by_id(row.organization_id)
     limits = loads_object(row.limits)
-    users: dict[str, int] = {"usage": usage(org.id)}
+    users: dict[str, int] = {"usage": count_users(org.id)}
     if limits.get(USERS) is not None:
         users["limit"] = int(limits[USERS])
     return {
@@ -150,9 +147,7 @@ def unprovision(instance_id: str, aps_id: str, *, extra: Extra = None) -> Outcom
         org_id = row.organization_id
         ApsResource.delete().where((ApsResource.tenant == row.aps_id) & (ApsResource.kind == USER)).execute()
         row.delete_instance()
-        User.delete().where(User.organization == org_id).execute()
-        # The mapping (and anything else hanging off the organization) goes with it: ON DELETE CASCADE.
-        Organization.delete().where(Organization.id == org_id).execute()
+        delete_customer(org_id)
     log.info("tenant %s unprovisioned (organization %s deleted)", aps_id, org_id, extra=extra)
     return Outcome(204)
 

@@ -8,17 +8,15 @@ from typing import Any
 from endpoint.aps import jobs
 from endpoint.aps.context import ApsContext, Outcome, loads_object
 from endpoint.aps.payloads import UserInput, UserUpdate
-from endpoint.aps.tenants import USERS, find_tenant, usage
-from endpoint.callbacks.users import insert_user
+from endpoint.aps.tenants import TENANT_NOT_FOUND, USERS, find_tenant
 from endpoint.errors import Conflict, Forbidden, NotFound
+from endpoint.tenancy.users import USER_NOT_FOUND_MESSAGE, count_users, delete_user, insert_user, update_user
 from models import ApsResource, User, db
 from models.aps import ACTIVE, USER
-from models.db import utcnow
 
 log = logging.getLogger(__name__)
 
 USAGE_SYNC = "tenants.usage"  # background job: push the tenant's USERS usage to the controller
-USER_NOT_FOUND = "User not found."
 
 
 def user_body(row: ApsResource, user: User) -> dict[str, Any]:
@@ -35,7 +33,7 @@ def user_body(row: ApsResource, user: User) -> dict[str, Any]:
 def _user(ctx: ApsContext, aps_id: str) -> ApsResource | None:
     row = ApsResource.get_or_none((ApsResource.aps_id == aps_id.lower()) & (ApsResource.kind == USER))
     if row is not None and row.instance_id != ctx.instance_id:
-        raise NotFound(USER_NOT_FOUND, reason="user of another instance")
+        raise NotFound(USER_NOT_FOUND_MESSAGE, reason="user of another instance")
     return row
 
 
@@ -57,11 +55,11 @@ def create(ctx: ApsContext, spec: UserInput) -> Outcome:
             return Outcome(200, user_body(existing, User.get_by_id(existing.user_id)))
         tenant = find_tenant(ctx.instance_id, spec.tenant_id)
         if tenant is None:
-            raise NotFound("Tenant not found.", reason="user for an unknown tenant")
+            raise NotFound(TENANT_NOT_FOUND, reason="user for an unknown tenant")
         if tenant.status != ACTIVE:
             raise Forbidden("The tenant is disabled.", reason="user for a disabled tenant")
         limit = loads_object(tenant.limits).get(USERS)
-        if limit is not None and usage(tenant.organization_id) >= int(limit):
+        if limit is not None and count_users(tenant.organization_id) >= int(limit):
             raise Conflict(f"The tenant's user limit ({limit}) is reached.", reason="USERS limit")
         user = insert_user(tenant.organization_id, spec.login, spec.name, spec.email)
         row = ApsResource.create(
@@ -83,13 +81,11 @@ def update(ctx: ApsContext, aps_id: str, change: UserUpdate) -> Outcome:
     with db.atomic():
         row = _user(ctx, aps_id)
         if row is None:
-            raise NotFound(USER_NOT_FOUND)
-        fields: dict[str, Any] = {"updated_at": utcnow()}
-        if change.name is not None:
-            fields["name"] = change.name
-        if change.email is not None:
-            fields["email"] = change.email
-        User.update(**fields).where(User.id == row.user_id).execute()
+            raise NotFound(USER_NOT_FOUND_MESSAGE)
+        fields = {
+            key: value for key, value in (("name", change.name), ("email", change.email)) if value is not None
+        }
+        update_user(row.user_id, **fields)
         user = User.get_by_id(row.user_id)
     return Outcome(200, user_body(row, user))
 
@@ -103,7 +99,7 @@ def delete(ctx: ApsContext, aps_id: str) -> Outcome:
         tenant_aps_id = row.tenant_id
         user_id = row.user_id
         row.delete_instance()
-        User.delete().where(User.id == user_id).execute()
+        delete_user(user_id)
         if tenant_aps_id:
             _sync_usage(ctx, tenant_aps_id)
     log.info("user %s deleted", aps_id, extra=ctx.log_extra)
@@ -114,7 +110,7 @@ def get(ctx: ApsContext, aps_id: str) -> Outcome:
     """:raise NotFound:"""
     row = _user(ctx, aps_id)
     if row is None:
-        raise NotFound(USER_NOT_FOUND)
+        raise NotFound(USER_NOT_FOUND_MESSAGE)
     return Outcome(200, user_body(row, User.get_by_id(row.user_id)))
 
 

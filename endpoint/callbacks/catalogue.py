@@ -17,10 +17,9 @@ from endpoint.callbacks.schemas import (
     USER_ID_PAYLOAD,
     USER_UPDATE_PAYLOAD,
     USER_WRITE_PAYLOAD,
-    CompiledSchema,
-    compile_schema,
 )
 from endpoint.errors import PayloadError
+from endpoint.parsing.schemas import CompiledSchema, compile_schema
 
 log = logging.getLogger(__name__)
 

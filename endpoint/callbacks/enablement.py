@@ -9,50 +9,13 @@ import peewee as pw
 
 from endpoint.callbacks.mirroring import refuse_if_mirrored
 from endpoint.errors import Conflict, Forbidden
-from models import CUSTOMER, PARTNER, Organization, OrganizationMapping, db
-from models.prepared import PreparedQuery
+from endpoint.tenancy.organizations import require_partner
+from models import CUSTOMER, Organization, OrganizationMapping, db
 
 log = logging.getLogger(__name__)
 
 REMAP_MESSAGE = "This organization is already mapped to a different Acronis tenant."
 TAKEN_MESSAGE = "This Acronis tenant is already mapped to another organization."
-NOT_ENABLED_MESSAGE = "The partner is not enabled."
-
-
-def require_partner(org_id: str, kind: str | None = None) -> None:
-    """The acting organization must be an active partner.
-
-    ``kind``: the organization's kind as the end-user stage loaded it in this same unit of work, together
-    with its active state (a disabled organization never authenticates), so reads need no second query.
-    Writes pass None and re-read it under their transaction's write lock.
-    :raise Forbidden: when it is missing, a customer, or disabled.
-    """
-    if kind is not None:
-        if kind != PARTNER:
-            raise Forbidden(reason="acting organization is not an active partner")
-        return
-    row = _ORGANIZATION.one(org_id=org_id)
-    if row is None or row[0] != PARTNER or not row[1]:
-        raise Forbidden(reason="acting organization is not an active partner")
-
-
-def require_enabled_partner(org_id: str, kind: str | None = None) -> None:
-    """The acting partner must also be mapped to an Acronis tenant.
-
-    :raise Forbidden: see require_partner. :raise Conflict: when the partner is not enabled (§13 point 7).
-    """
-    require_partner(org_id, kind)
-    if not OrganizationMapping.select().where(OrganizationMapping.organization == org_id).exists():
-        raise Conflict(NOT_ENABLED_MESSAGE)
-
-
-# Every callback starts with this lookup: rendered once (models/prepared.py).
-_ORGANIZATION = PreparedQuery(
-    lambda org_id: Organization.select(Organization.kind, Organization.active).where(
-        Organization.id == org_id
-    ),
-    org_id=str,
-)
 
 
 def read(org_id: str, kind: str | None = None) -> dict[str, Any]:

@@ -8,15 +8,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from endpoint import strict_json
-from endpoint.callbacks.schemas import ENVELOPE_SCHEMA, compile_schema, first_error_message
+from endpoint.callbacks.schemas import ENVELOPE_SCHEMA
 from endpoint.errors import PayloadError
-from endpoint.strict_json import MAX_DEPTH, JsonRejected
+from endpoint.parsing.json_body import MalformedBody, parse_json_object
+from endpoint.parsing.schemas import compile_schema, first_error_message
+from endpoint.strict_json import MAX_DEPTH
 from proxy.origins import normalize_datacenter_url
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_DEPTH", "Envelope", "MalformedCallback", "parse_callback_request", "parse_json_object"]
+__all__ = ["MAX_DEPTH", "Envelope", "MalformedCallback", "parse_callback_request"]
 
 _ECHO_MAX = 64  # longest request_id echoed back in an error envelope
 _UNECHOABLE = re.compile(r"[^\x21-\x7e]")
@@ -65,7 +66,11 @@ def parse_callback_request(raw: bytes) -> Envelope:
     :raise MalformedCallback: (a PayloadError, 400) for anything but a UTF-8 JSON object matching the envelope
         schema; ``request_id`` is set when the body was an object with a short printable string request_id.
     """
-    document = parse_json_object(raw)
+    try:
+        document = parse_json_object(raw)
+    except MalformedBody as e:
+        echo = _echoable_request_id(e.document) if isinstance(e.document, dict) else None
+        raise MalformedCallback(e.message, request_id=echo) from None
     request_id = _echoable_request_id(document)
     message = first_error_message(_ENVELOPE, document, "")
     if message is not None:
@@ -82,22 +87,6 @@ def parse_callback_request(raw: bytes) -> Envelope:
         datacenter_url=normalize_datacenter_url(dc_url) if dc_url is not None else None,
         payload=document.get("payload", {}),
     )
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Any body by the strict JSON rules (endpoint/strict_json.py), which must give an object.
-
-    :raise MalformedCallback: (a PayloadError, 400); it echoes the request_id when only a check after
-        parsing failed.
-    """
-    try:
-        document = strict_json.loads(strict_json.decode_utf8(raw))
-    except JsonRejected as e:
-        echo = _echoable_request_id(e.document) if isinstance(e.document, dict) else None
-        raise MalformedCallback(f"Malformed request: the body {e}.", request_id=echo) from None
-    if not isinstance(document, dict):
-        raise MalformedCallback("Malformed request: the body must be a JSON object.")
-    return document
 
 
 def _echoable_request_id(document: dict[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 import peewee as pw
 
 from endpoint.errors import Conflict, Forbidden, Unavailable
+from endpoint.tenancy.organizations import NOT_ENABLED_MESSAGE
 from models import CUSTOMER, PARTNER, Organization, OrganizationMapping
 from models.db import utcnow
 from models.mirroring import MirroredTenant
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 MAPPED_MESSAGE = "This Acronis tenant is already connected with credentials."
-NOT_ENABLED_MESSAGE = "The partner is not enabled."
 HELD_MESSAGE = "This Acronis tenant belongs to another partner."
 MIRRORED_MESSAGE = "This Acronis tenant is enabled by mirroring, not with credentials."
 

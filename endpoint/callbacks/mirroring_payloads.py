@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from endpoint.callbacks.schemas import EMPTY_PAYLOAD, NAME, UUID, CompiledSchema, compile_schema
+from endpoint.callbacks.schemas import EMPTY_PAYLOAD
 from endpoint.errors import PayloadError
+from endpoint.parsing.schemas import NAME, UUID, CompiledSchema, closed_object, compile_schema
 
 MAX_SETTINGS = 32
 MAX_SETTINGS_KEY = 64  # characters
@@ -23,38 +24,29 @@ MAX_CUSTOMERS = 1000  # items per set_state list
 _SETTINGS: dict[str, Any] = {"type": "object"}
 
 
-def _closed(properties: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": list(required),
-        "additionalProperties": False,
-        "properties": properties,
-    }
-
-
 def _tenants(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "maxItems": MAX_CUSTOMERS, "items": item}
 
 
 EMPTY = compile_schema(EMPTY_PAYLOAD)  # get_state and reset: the payload is absent (or {})
 ENABLE = compile_schema(
-    _closed(
+    closed_object(
         {"acronis_tenant_id": UUID, "acronis_tenant_name": NAME, "settings": _SETTINGS},
         ("acronis_tenant_id", "acronis_tenant_name"),
     )
 )
 SET_STATE = compile_schema(
-    _closed(
+    closed_object(
         {
             "partner_tenant_id": UUID,
             "partner_tenant_name": NAME,
             "enabled": _tenants(
-                _closed(
+                closed_object(
                     {"acronis_tenant_id": UUID, "acronis_tenant_name": NAME, "settings": _SETTINGS},
                     ("acronis_tenant_id", "acronis_tenant_name"),
                 )
             ),
-            "disabled": _tenants(_closed({"acronis_tenant_id": UUID}, ("acronis_tenant_id",))),
+            "disabled": _tenants(closed_object({"acronis_tenant_id": UUID}, ("acronis_tenant_id",))),
         },
         ("partner_tenant_id", "partner_tenant_name"),
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from endpoint.callbacks import mirroring, mirroring_customers
 from endpoint.callbacks import mirroring_payloads as payloads
-from endpoint.callbacks.schemas import CompiledSchema
+from endpoint.parsing.schemas import CompiledSchema
 
 CALLBACK_PREFIX = "cti.a.p.acgw.callback.v2.0~"
 REQUEST_PREFIX = "cti.a.p.acgw.request.v1.1~"

@@ -9,8 +9,8 @@ import pytest
 
 from endpoint.aps import tenants
 from endpoint.aps.payloads import AdminInput, TenantInput, TenantUpdate
-from endpoint.callbacks.users import target_customer
 from endpoint.errors import Conflict, Forbidden, NotFound
+from endpoint.tenancy.subtrees import target_customer
 from models import CUSTOMER, ApsResource, Organization, OrganizationMapping, User
 from tests.endpoint.aps import TENANT_TYPE, bound_instance
 from tests.factories import create_user

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from endpoint.callbacks.catalogue import CallbackSpec, CallContext, build_catalogue
-from endpoint.callbacks.schemas import CTI_RE, first_error_message
+from endpoint.parsing.schemas import CTI_RE, first_error_message
 
 CB = "cti.a.p.acgw.callback.v1.0~"
 RQ = "cti.a.p.acgw.request.v1.0~"

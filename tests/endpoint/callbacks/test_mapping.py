@@ -8,6 +8,7 @@ import pytest
 
 from endpoint.callbacks import mapping
 from endpoint.errors import Conflict, Forbidden, PayloadError
+from endpoint.tenancy import mappings
 from models import Organization, OrganizationMapping
 from tests.endpoint.callbacks import (
     DEEP_TENANT,
@@ -194,7 +195,7 @@ def test_a_race_caught_by_the_unique_index_is_409_and_rolls_back(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another transaction took the tenant after our final-state check: Conflict, not IntegrityError."""
-    monkeypatch.setattr(mapping, "_check_final_state", lambda desired, current: None)
+    monkeypatch.setattr(mappings, "_check_final_state", lambda desired, current: None)
     before = snapshot()
     with pytest.raises(Conflict) as info:
         mapping.write(

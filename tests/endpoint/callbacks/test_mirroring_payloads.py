@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from endpoint.callbacks import mirroring_payloads as payloads
-from endpoint.callbacks.schemas import first_error_message
 from endpoint.errors import PayloadError
+from endpoint.parsing.schemas import first_error_message
 from tests.endpoint.callbacks.mirrored import C1, C2, P, lists, off, on, partner
 
 

@@ -15,7 +15,7 @@ from endpoint.callbacks.responses import (
     response_id,
     success_envelope,
 )
-from endpoint.callbacks.schemas import CTI_RE
+from endpoint.parsing.schemas import CTI_RE
 
 REQUEST_ID = "7f1c2d9e-5b7a-4a61-9a8e-3c2b1d0e9f11"
 NO_CONTENT = "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0"

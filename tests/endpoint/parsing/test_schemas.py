@@ -1,4 +1,4 @@
-"""Format checks, payload schemas and the readable first-error message."""
+"""Format checks, the schemas of both protocols, and the readable first-error message."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from jsonschema import Draft202012Validator
 from endpoint.aps import payloads as aps
 from endpoint.callbacks import schemas
 from endpoint.callbacks.schemas import (
-    CTI_RE,
     EMPTY_PAYLOAD,
     ENABLEMENT_WRITE_PAYLOAD,
     ENVELOPE_SCHEMA,
@@ -21,6 +20,9 @@ from endpoint.callbacks.schemas import (
     USER_ID_PAYLOAD,
     USER_UPDATE_PAYLOAD,
     USER_WRITE_PAYLOAD,
+)
+from endpoint.parsing.schemas import (
+    CTI_RE,
     CompiledSchema,
     compile_schema,
     first_error_message,
