@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from endpoint.devstack.layout import (
@@ -178,6 +179,21 @@ def inbound_proxy(options: StackOptions, files: StackFiles) -> Component:
         f"audit_log={files.inbound_audit_log}",
     ]
     return Component("inbound-proxy", argv, ready_port=(options.host, options.inbound_port))
+
+
+def mitmproxy_version(venv: Path = MITMDUMP.parents[1]) -> tuple[int, ...] | None:
+    """The version installed in mitmproxy's environment, read from its package metadata (no process)."""
+    for info in sorted(venv.glob("lib/python*/site-packages/mitmproxy-*.dist-info")):
+        numbers = info.name.removeprefix("mitmproxy-").removesuffix(".dist-info").split(".")
+        if all(part.isdigit() for part in numbers[:2]):
+            return tuple(int(part) for part in numbers[:3] if part.isdigit())
+    return None
+
+
+def mitmweb_asks_for_a_token(venv: Path = MITMDUMP.parents[1]) -> bool:
+    """From mitmproxy 11.1 on, mitmweb's UI wants a login token (printed in its log); 11.0 wants none."""
+    version = mitmproxy_version(venv)
+    return version is not None and version[:2] >= (11, 1)
 
 
 def require_mitmdump(web: bool = False) -> None:

@@ -287,9 +287,16 @@ def print_summary(
             ("outbound proxy (audit, allowlist)", f"{local}:{options.outbound_port}"),
         ]
         if options.web:
+            token = components.mitmweb_asks_for_a_token()
             rows += [
-                ("inbound flows (mitmweb)", f"{local}:{options.inbound_web_port}/"),
-                ("outbound flows (mitmweb)", f"{local}:{options.outbound_web_port}/"),
+                (
+                    f"{side} flows (mitmweb)",
+                    f"{local}:{port}/" + (f" (login token: in {log})" if token else ""),
+                )
+                for side, port, log in (
+                    ("inbound", options.inbound_web_port, shown(files.logs / "inbound-proxy.log")),
+                    ("outbound", options.outbound_web_port, shown(files.logs / "outbound-proxy.log")),
+                )
             ]
         rows += [
             ("fault drills (outbound proxy)", "; ".join(faults) if faults else "none"),

@@ -86,3 +86,12 @@ def test_web_runs_mitmweb_with_its_flow_browser_on_its_own_port() -> None:
 def test_the_controller_simulator_reads_accounts_slowly() -> None:
     argv = components.controller_simulator(OPTIONS, FILES).argv
     assert float(argv[argv.index("--account-delay") + 1]) == components.ACCOUNT_DELAY
+
+
+@pytest.mark.parametrize(("version", "token"), [("11.0.2", False), ("11.1.0", True), ("12.1.1", True)])
+def test_whether_mitmweb_asks_for_a_login_token(tmp_path: Path, version: str, token: bool) -> None:
+    site = tmp_path / "lib" / "python3.12" / "site-packages"
+    (site / f"mitmproxy-{version}.dist-info").mkdir(parents=True)
+    assert components.mitmproxy_version(tmp_path) == tuple(map(int, version.split(".")))
+    assert components.mitmweb_asks_for_a_token(tmp_path) is token
+    assert not components.mitmweb_asks_for_a_token(tmp_path / "nothing-installed")
