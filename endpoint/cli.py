@@ -69,7 +69,9 @@ VERBS: dict[str, Verb] = {
         "endpoint.outbox.outbox_cmd", "operator view of the outbox: list | show | retry | purge | demo"
     ),
     "stack": Verb(
-        "endpoint.devstack.stack_cmd", "run the local development stack with demo data", listens=True
+        "endpoint.devstack.stack_cmd",
+        "run the local development stack with demo data; status | stop | restart NAME act on it",
+        listens=True,
     ),
     "doctor": Verb("endpoint.doctor", "check config, database, proxy, controller and Acronis reachability"),
 }
