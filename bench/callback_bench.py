@@ -37,7 +37,7 @@ from bench.flood import flood
 from bench.loadgen import RunStats, run_load, summarize
 from bench.proc_stats import sample, usage
 from bench.processes import free_port, peak_rss_mb, reset_peak_rss, wait_ready
-from tests.dbutil import unreachable_reason
+from tests.support.databases import unreachable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 400  # requests before measuring: every process verifies the password once

@@ -14,8 +14,7 @@ from endpoint.auth.passwords import make_hasher
 from endpoint.settings import AuthSettings
 from models import User, init_database, migrate
 from models.db import DatabaseSettings
-from tests.dbutil import scratch_database
-from tests.factories import (
+from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     create_consumer,
@@ -25,9 +24,10 @@ from tests.factories import (
     map_org,
     sign,
 )
-from tests.jwt_gateway import JwksServer, token
-from tests.live import ENDPOINT_ID
-from tests.simulators.harness import make_tls
+from tests.support.databases import scratch_database
+from tests.support.gateway_tokens import JwksServer, token
+from tests.support.live_endpoint import ENDPOINT_ID
+from tests.support.simulator_processes import make_tls
 
 PUBLIC_URL = "https://connector.example.com/"
 TENANT = "0dd47bbb-d065-447f-ab7c-06e05887078b"

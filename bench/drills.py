@@ -21,7 +21,7 @@ from bench import kill_drill, restart_drill
 from bench import signed_traffic as st
 from bench.callback_data import seeded_database
 from bench.processes import free_port
-from tests.dbutil import unreachable_reason
+from tests.support.databases import unreachable_reason
 
 
 def kill(args: argparse.Namespace) -> int:

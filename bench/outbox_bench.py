@@ -35,8 +35,8 @@ from models import init_database, migrate, unit_of_work
 from models.db import DatabaseSettings
 from proxy.acronis import normalize_url
 from proxy.session import ProxySettings
-from tests.factories import create_customer, create_org, make_settings, map_org
-from tests.simulators.harness import (
+from tests.support.builders import create_customer, create_org, make_settings, map_org
+from tests.support.simulator_processes import (
     CLIENT_ID,
     CLIENT_SECRET,
     SECRET_ENV,

@@ -32,7 +32,7 @@ from endpoint.settings import AuthSettings
 from models import ApsInstance, User, init_database
 from models.db import DatabaseSettings
 from simulators.controller.server import ControllerServer
-from tests.factories import (
+from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     create_customer,
@@ -41,7 +41,7 @@ from tests.factories import (
     map_org,
     sign,
 )
-from tests.simulators.harness import make_tls
+from tests.support.simulator_processes import make_tls
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = "5d1e4c2a-8f3b-4a6d-9c7e-1b2a3c4d5e6f"

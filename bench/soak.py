@@ -35,7 +35,7 @@ from pathlib import Path
 from bench import signed_traffic as st
 from bench.callback_data import seeded_database
 from bench.processes import free_port
-from tests.dbutil import unreachable_reason
+from tests.support.databases import unreachable_reason
 
 Build = Callable[[str], bytes]  # host -> raw request
 

@@ -11,14 +11,14 @@ import pytest
 
 from models import db, init_database, migrate
 from models.db import DatabaseSettings
-from tests.dbutil import (
+from tests.support.databases import (
     SharedDatabase,
     scratch_database,
     selected_backend,
     shared_database,
     unreachable_reason,
 )
-from tests.proxy_environ import clear_proxy_environ
+from tests.support.proxy_variables import clear_proxy_environ
 
 # The addon tests import mitmproxy, which lives only in .venv-mitm (scripts/test runs them there).
 collect_ignore = ["proxy/mitm"]

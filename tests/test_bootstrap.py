@@ -10,7 +10,7 @@ import pytest
 import bootstrap
 from endpoint.cli import VERBS
 from models import Consumer, db
-from tests.factories import FAST_ARGON2
+from tests.support.builders import FAST_ARGON2
 
 
 @pytest.fixture

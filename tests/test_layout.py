@@ -75,6 +75,13 @@ def test_every_test_directory_mirrors_a_package() -> None:
     assert orphans == []
 
 
+def test_shared_test_helpers_live_in_tests_support() -> None:
+    """tests/ itself holds only fixtures and the tree-wide tests; helpers used across packages (builders,
+    databases, live servers, processes) are in tests/support/, named for what they do."""
+    loose = [p.name for p in (ROOT / "tests").glob("*.py") if p.name not in ("__init__.py", "conftest.py")]
+    assert [name for name in loose if not name.startswith("test_")] == []
+
+
 @pytest.mark.parametrize(
     "path", [*source_modules(), ROOT / "bootstrap.py"], ids=lambda p: str(p.relative_to(ROOT))
 )

@@ -38,7 +38,7 @@ from tests.deploy.conftest import (
     start_endpoint,
 )
 from tests.deploy.proxies import ACRONIS_HOST, CONTROLLER_HOST, PROXY_USER
-from tests.factories import sign
+from tests.support.builders import sign
 
 pytestmark = pytest.mark.timeout(90)
 SPOOFED = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from tests.e2e.conftest import Rig, wait_until
-from tests.factories import sign
+from tests.support.builders import sign
 
 ALLOWED_HOSTS = {"eu8-cloud.acronis.com", "controller.example.net"}
 

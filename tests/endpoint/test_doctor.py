@@ -12,7 +12,7 @@ import pytest
 from endpoint.cli import main
 from models import db
 from simulators.forward_proxy import ForwardProxy
-from tests.simulators.harness import free_port
+from tests.support.simulator_processes import free_port
 
 PUBLIC = "https://connector.example.com/"
 

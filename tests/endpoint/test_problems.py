@@ -9,7 +9,7 @@ import requests
 from endpoint.config_loader import ConfigError
 from endpoint.problems import CONFIGURATION, ENVIRONMENT, describe_request_error, explain
 from proxy.errors import ConnectorConfigError, ProxyFailure, TransportError
-from tests.factories import make_settings
+from tests.support.builders import make_settings
 
 SETTINGS = make_settings()
 

@@ -7,7 +7,7 @@ import pytest
 
 from models import MIGRATIONS, ApsInstance, ApsJob, ApsResource
 from models.aps import TENANT
-from tests.factories import create_org
+from tests.support.builders import create_org
 
 INSTANCE = "5d1e4c2a-8f3b-4a6d-9c7e-1b2a3c4d5e6f"
 OTHER = "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f"

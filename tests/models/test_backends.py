@@ -19,7 +19,7 @@ from models.backends import (
     skip_locked_supported,
 )
 from models.db import DatabaseSettings, PoolExhausted, retry_safe, unit_of_work
-from tests.dbutil import database_name, kill_sessions
+from tests.support.databases import database_name, kill_sessions
 
 
 def wrapped(kind: type[pw.PeeweeException], cause: BaseException) -> pw.PeeweeException:

@@ -22,7 +22,7 @@ from models.db import (
     serialized_write,
     unit_of_work,
 )
-from tests.dbutil import scratch_database, unreachable_reason
+from tests.support.databases import scratch_database, unreachable_reason
 
 
 @pytest.fixture
@@ -210,10 +210,14 @@ def test_serialized_write_takes_the_lock_of_the_bound_database(tmp_path: Path, r
     assert in_thread(lambda: database.write_lock.acquire(blocking=False)) is True
 
 
-def test_serialized_write_is_a_no_op_without_a_write_lock(restore_proxy: None) -> None:
-    db.initialize(pw.SqliteDatabase(":memory:"))  # e.g. a server backend: nothing to queue on
+def test_serialized_write_runs_the_statement_without_a_write_lock(restore_proxy: None) -> None:
+    database = pw.SqliteDatabase(":memory:")  # e.g. a server backend: nothing to queue on
+    db.initialize(database)
+    assert getattr(database, "write_lock", None) is None
     with serialized_write():
-        pass
+        database.execute_sql("CREATE TABLE t (x INTEGER)")
+        database.execute_sql("INSERT INTO t VALUES (1)")
+    assert database.execute_sql("SELECT x FROM t").fetchall() == [(1,)]
 
 
 def test_unit_of_work_opens_and_returns_a_pooled_connection(

@@ -10,7 +10,7 @@ import pytest
 from models import init_database, migrate
 from models.db import DatabaseMissing, DatabaseSettings
 from models.diagnose import describe_database_error, redacted
-from tests.dbutil import MYSQL_HOST, MYSQL_PORT, PG_HOST, PG_PORT, unreachable_reason
+from tests.support.databases import MYSQL_HOST, MYSQL_PORT, PG_HOST, PG_PORT, unreachable_reason
 
 
 def failure(url: str) -> str:

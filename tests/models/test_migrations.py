@@ -24,7 +24,7 @@ from models import (
 )
 from models.db import BaseModel, DatabaseSettings
 from models.migrations import Migration, current_version
-from tests.dbutil import BACKENDS, scratch_database, unreachable_reason
+from tests.support.databases import BACKENDS, scratch_database, unreachable_reason
 
 VERSIONS = [m.version for m in MIGRATIONS]
 NEXT = VERSIONS[-1] + 1

@@ -7,7 +7,7 @@ import pytest
 
 from models import CUSTOMER, PARTNER
 from models.mirroring import MirroredTenant
-from tests.factories import create_org
+from tests.support.builders import create_org
 
 TENANT = "aaaaaaaa-0000-4000-8000-000000000001"
 

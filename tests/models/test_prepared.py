@@ -10,7 +10,7 @@ from playhouse.test_utils import count_queries
 
 from models import Nonce, Organization, User
 from models.prepared import PreparedQuery
-from tests.factories import create_customer, create_org, create_user
+from tests.support.builders import create_customer, create_org, create_user
 
 USERS_OF = PreparedQuery(
     lambda org: User.select(User.login).where(User.organization == org).order_by(User.login), org=str

@@ -7,7 +7,7 @@ import pytest
 from playhouse.test_utils import count_queries
 
 from models import Nonce, Organization, OrganizationMapping, User
-from tests.factories import create_customer, create_org, create_user, map_org
+from tests.support.builders import create_customer, create_org, create_user, map_org
 
 
 def test_subtree_is_anchored_and_reaches_any_depth(database: pw.Database) -> None:

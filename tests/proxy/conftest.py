@@ -1,5 +1,5 @@
 """Fixtures of the outbound tests: the simulator and forward-proxy processes, TLS material."""
 
-from tests.simulators.harness import proxy_process, simulator, simulator_process, tls
+from tests.support.simulator_processes import proxy_process, simulator, simulator_process, tls
 
 __all__ = ["proxy_process", "simulator", "simulator_process", "tls"]

@@ -17,7 +17,7 @@ from proxy.errors import ApiRejected, ApiUnavailable, AuthFailure, Interrupted, 
 from proxy.session import ProxySettings, build_session
 from proxy.transport import parse_retry_after
 from tests.proxy.stubs import StubAdapter
-from tests.simulators.harness import (
+from tests.support.simulator_processes import (
     CLIENT_ID,
     CLIENT_SECRET,
     ProxyProcess,

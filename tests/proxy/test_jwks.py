@@ -12,9 +12,9 @@ import requests
 from proxy.errors import TransportError
 from proxy.jwks import JwksRefused, fetch_jwks
 from proxy.session import ProxySettings, build_session
-from tests.jwt_gateway import JwksServer, jwks, public_jwk
 from tests.proxy.stubs import StubAdapter
-from tests.simulators.harness import Tls, free_port, make_tls
+from tests.support.gateway_tokens import JwksServer, jwks, public_jwk
+from tests.support.simulator_processes import Tls, free_port, make_tls
 
 
 @pytest.fixture(scope="module")

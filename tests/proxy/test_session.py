@@ -14,7 +14,7 @@ from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure
 from proxy.session import ProxySettings, build_session, user_agent
 from simulators.forward_proxy import ForwardProxy
 from tests.proxy.stubs import StubAdapter
-from tests.simulators.harness import (
+from tests.support.simulator_processes import (
     PROXY_PASSWORD,
     PROXY_USER,
     ProxyProcess,

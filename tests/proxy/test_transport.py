@@ -22,7 +22,7 @@ from proxy.errors import (
 )
 from proxy.session import ProxySettings, build_session
 from proxy.transport import backoff_delay, retrying
-from tests.simulators.harness import free_port
+from tests.support.simulator_processes import free_port
 
 
 @pytest.mark.parametrize(

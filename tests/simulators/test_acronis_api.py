@@ -16,8 +16,8 @@ import tornado.web
 from simulators.acronis_api import make_app, parse_clients
 from simulators.acronis_state import SimulatorState
 from simulators.keyring import load_keys
-from tests.simulators.harness import ROOT, Simulator, Tls
 from tests.simulators.test_acronis_state import ALERT, ITEM, basic
+from tests.support.simulator_processes import ROOT, Simulator, Tls
 
 
 class SimulatorTest(tornado.testing.AsyncHTTPTestCase):

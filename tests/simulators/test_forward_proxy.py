@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from simulators.forward_proxy import ForwardProxy
-from tests.simulators.harness import ROOT, Simulator, Tls
+from tests.support.simulator_processes import ROOT, Simulator, Tls
 
 
 def session_via(proxy_url: str, tls: Tls) -> requests.Session:

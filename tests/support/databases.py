@@ -4,7 +4,8 @@ CREATE DATABASE costs a PostgreSQL server ~0.2 s and most tests only need empty 
 one migrated database per session (``SharedDatabase``), emptied before each test by a DELETE of the tables
 holding rows and a restart of the moved id sequences (~50x cheaper than TRUNCATE on both servers). Tests
 needing a database of their own (migrations) use ``scratch_database``. For scripts/test,
-``python -m tests.dbutil unreachable <backend>`` prints why a server cannot be used (exit 0), else exit 1.
+``python -m tests.support.databases unreachable <backend>`` prints why a server cannot be used (exit 0),
+else exit 1.
 """
 
 from __future__ import annotations
@@ -290,7 +291,9 @@ def shared_database(backend: str) -> Iterator[SharedDatabase]:
 def main(argv: list[str]) -> int:
     """``unreachable <backend>``: print the reason and exit 0 when it cannot be used, else exit 1."""
     if len(argv) != 2 or argv[0] != "unreachable" or argv[1] not in BACKENDS:
-        print(f"usage: python -m tests.dbutil unreachable {{{','.join(BACKENDS)}}}", file=sys.stderr)
+        print(
+            f"usage: python -m tests.support.databases unreachable {{{','.join(BACKENDS)}}}", file=sys.stderr
+        )
         return 2
     why = unreachable_reason(argv[1])
     if why:

@@ -1,5 +1,5 @@
 """The Acronis gateway's side, for tests and the benchmark: RSA keys, tokens (valid and broken), and a JWKS
-served over TLS on a loopback port. Independent of the code under test, like tests.factories' signer."""
+served over TLS on a loopback port. Independent of the code under test, like the signer in builders.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.live import ENDPOINT_ID
+from tests.support.live_endpoint import ENDPOINT_ID
 
 ISSUER = "https://acronis.cloud"
 JWKS_PATH = "/api/idp/v1/keys"

@@ -16,7 +16,7 @@ import tornado.netutil
 
 from endpoint.settings import Settings
 from endpoint.web.server import serve
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET, DATACENTER, cyberapp_auth, sign
+from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, DATACENTER, cyberapp_auth, sign
 
 CALLBACK_PREFIX = "cti.a.p.acgw.callback.v1.0~"
 REQUEST_PREFIX = "cti.a.p.acgw.request.v1.0~"

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.dbutil import PG_HOST, PG_PORT, admin_connection
+from tests.support.databases import PG_HOST, PG_PORT, admin_connection
 
 CLUSTERS = Path("/etc/postgresql")
 CLUSTER = "main"

@@ -1,4 +1,4 @@
-"""Test harness: the Acronis API simulator and the forward proxy as real processes, TLS material, settings."""
+"""The Acronis API simulator and the forward proxy as real processes for tests, TLS material, settings."""
 
 from __future__ import annotations
 

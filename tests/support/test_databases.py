@@ -14,8 +14,8 @@ import pytest
 
 from models import Consumer, ConsumerSecret, Nonce, OutboxItem, db, init_database
 from models.db import DatabaseSettings, unit_of_work
-from tests.dbutil import SharedDatabase, main, selected_backend
-from tests.factories import create_consumer
+from tests.support.builders import create_consumer
+from tests.support.databases import SharedDatabase, main, selected_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,7 @@ def test_the_command_line_for_scripts_test(
 
 def test_the_command_line_runs_as_a_module() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tests.dbutil", "unreachable", "sqlite"],
+        [sys.executable, "-m", "tests.support.databases", "unreachable", "sqlite"],
         cwd=ROOT,
         capture_output=True,
         timeout=30,

@@ -15,8 +15,8 @@ from endpoint.aps.headers import ApsHeaders
 from endpoint.aps.settings import ApsSettings
 from endpoint.auth.identity import VerifiedConsumer
 from models import ApsInstance, Consumer, Organization
-from tests.factories import CONSUMER_KEY, create_consumer, create_org
 from tests.proxy.stubs import StubAdapter
+from tests.support.builders import CONSUMER_KEY, create_consumer, create_org
 
 INSTANCE_ID = "5d1e4c2a-8f3b-4a6d-9c7e-1b2a3c4d5e6f"
 CONTROLLER_URI = "https://apsc.example.net:6308/"

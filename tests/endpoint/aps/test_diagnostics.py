@@ -15,8 +15,8 @@ from endpoint.outbox.settings import AcronisSettings, DatacenterSettings
 from proxy.controller import ControllerClient
 from proxy.session import ProxySettings
 from tests.endpoint.aps import CONTROLLER_URI, INSTANCE_ID, StubController, aps_settings
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET
-from tests.simulators.harness import free_port
+from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET
+from tests.support.simulator_processes import free_port
 
 DC = DatacenterSettings(url="https://eu8-cloud.acronis.com", client_id="cid", client_secret_env="DC_SECRET")
 

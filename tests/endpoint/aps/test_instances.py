@@ -12,7 +12,7 @@ from endpoint.errors import AuthenticationFailed, Conflict, NotFound, PayloadErr
 from models import ApsInstance, ApsResource
 from models.aps import REMOVED, TENANT
 from tests.endpoint.aps import APP_TYPE, CONTROLLER_URI, INSTANCE_ID, bound_instance, consumer, headers
-from tests.factories import create_consumer, create_org
+from tests.support.builders import create_consumer, create_org
 
 OTHER_INSTANCE = "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f"
 OTHER_KEY = "acme-00000000000000000000000000000000"

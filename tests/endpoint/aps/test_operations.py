@@ -23,7 +23,7 @@ from tests.endpoint.aps import (
     bound_instance,
     sent_headers,
 )
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET
+from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET
 
 ACCOUNT = "a0000000-0000-4000-8000-000000000001"
 

@@ -22,7 +22,7 @@ from models.db import utcnow
 from proxy.errors import ApiUnavailable, ConnectorConfigError, ProxyFailure, TransportError
 from proxy.session import ProxySettings
 from tests.endpoint.aps import INSTANCE_ID, TENANT_TYPE, Bound, StubController, aps_settings, bound_instance
-from tests.factories import create_user
+from tests.support.builders import create_user
 
 ACCOUNT = "a0000000-0000-4000-8000-000000000001"
 

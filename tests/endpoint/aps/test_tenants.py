@@ -13,7 +13,7 @@ from endpoint.errors import Conflict, Forbidden, NotFound
 from endpoint.tenancy.subtrees import target_customer
 from models import CUSTOMER, ApsResource, Organization, OrganizationMapping, User
 from tests.endpoint.aps import TENANT_TYPE, bound_instance
-from tests.factories import create_user
+from tests.support.builders import create_user
 
 OTHER_INSTANCE = "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f"
 

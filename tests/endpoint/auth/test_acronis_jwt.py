@@ -16,7 +16,7 @@ from endpoint.auth.oauth import InboundRequest
 from endpoint.errors import AuthenticationFailed, Unavailable
 from proxy.errors import TransportError
 from tests.endpoint.auth.test_jwks import Clock, Inline, Source
-from tests.jwt_gateway import (
+from tests.support.gateway_tokens import (
     OTHER_ENDPOINT,
     b64_json,
     claims,
@@ -29,7 +29,7 @@ from tests.jwt_gateway import (
     token,
     unsigned,
 )
-from tests.live import ENDPOINT_ID
+from tests.support.live_endpoint import ENDPOINT_ID
 
 V11_ENDPOINT = "cti.a.p.acgw.endpoint.v1.1~vendor.app.endpoint.v1.1"
 SETTINGS = AcronisJwtSettings(endpoint_ids=(ENDPOINT_ID, V11_ENDPOINT))

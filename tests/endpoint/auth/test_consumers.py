@@ -9,7 +9,7 @@ import peewee as pw
 from endpoint.auth.consumers import ConsumerSecrets
 from models import ConsumerSecret
 from models.db import utcnow
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET, create_consumer
+from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, create_consumer
 
 
 def test_secrets_come_from_the_last_load_only(database: pw.Database) -> None:

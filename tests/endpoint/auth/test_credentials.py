@@ -9,7 +9,7 @@ import pytest
 
 from endpoint.auth.credentials import EXTRA_MESSAGE, Credentials, decode_auth_header, decode_extra_header
 from endpoint.errors import AuthenticationFailed, PayloadError
-from tests.factories import cyberapp_auth
+from tests.support.builders import cyberapp_auth
 
 CAP = 8192
 

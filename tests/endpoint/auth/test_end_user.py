@@ -24,7 +24,7 @@ from endpoint.errors import AuthenticationFailed, TooManyRequests
 from endpoint.executors import DatabaseRunner
 from endpoint.settings import AuthSettings
 from models import Organization, User
-from tests.factories import FAST_ARGON2, create_org, create_user, cyberapp_auth, fast_hasher
+from tests.support.builders import FAST_ARGON2, create_org, create_user, cyberapp_auth, fast_hasher
 
 IP = "203.0.113.7"
 

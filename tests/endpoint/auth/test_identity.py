@@ -9,7 +9,7 @@ from endpoint.auth.end_user import Account
 from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import InboundRequest, SignatureVerifier
 from endpoint.settings import EndpointSettings
-from tests.factories import CONSUMER_SECRET, PUBLIC_URL, create_consumer, sign
+from tests.support.builders import CONSUMER_SECRET, PUBLIC_URL, create_consumer, sign
 
 
 def test_a_verified_consumer_holds_no_secret_and_no_signature(database: pw.Database) -> None:

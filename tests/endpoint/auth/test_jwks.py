@@ -15,7 +15,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from endpoint.auth.jwks import MAX_KEYS, InvalidJwks, JwksKeyStore, parse_jwks
 from proxy.errors import TransportError
-from tests.jwt_gateway import jwks, kid_of, public_jwk, rsa_key
+from tests.support.gateway_tokens import jwks, kid_of, public_jwk, rsa_key
 
 
 class Inline(Executor):

@@ -26,7 +26,7 @@ from endpoint.errors import AuthenticationFailed, PayloadError
 from endpoint.settings import EndpointSettings
 from models import ConsumerSecret, Nonce
 from models.db import utcnow
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET, PUBLIC_URL, create_consumer, sign
+from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, PUBLIC_URL, create_consumer, sign
 
 BODY = b'{"a": 1}'
 

@@ -14,7 +14,7 @@ import pytest
 from endpoint.auth.passwords import PasswordService
 from endpoint.errors import TooManyRequests
 from endpoint.settings import AuthSettings
-from tests.factories import FAST_ARGON2, fast_hasher
+from tests.support.builders import FAST_ARGON2, fast_hasher
 
 
 class GatedPasswords(PasswordService):

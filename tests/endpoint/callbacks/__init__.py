@@ -16,7 +16,7 @@ from endpoint.callbacks.envelope import Envelope
 from endpoint.callbacks.responses import CallbackResponse
 from endpoint.errors import ServiceError
 from models import CORE_MODELS, PARTNER, Organization, User
-from tests.factories import DATACENTER, create_customer, create_org, create_user, fast_hasher, map_org
+from tests.support.builders import DATACENTER, create_customer, create_org, create_user, fast_hasher, map_org
 
 # The ids the public Postman collection hard-codes (acronis-callbacks.md §11).
 POSTMAN_PARTNER = "b9c1a52c-280e-45cd-be77-ba927fc42950"

@@ -11,7 +11,7 @@ from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.executors import DatabaseRunner
 from models import Organization
 from tests.endpoint.callbacks import RecordingHasher, World, build_world
-from tests.factories import create_org
+from tests.support.builders import create_org
 
 
 @pytest.fixture

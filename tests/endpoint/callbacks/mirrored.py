@@ -10,7 +10,7 @@ from endpoint.callbacks.envelope import Envelope
 from endpoint.callbacks.responses import CallbackResponse
 from models import CORE_MODELS, RequestLedger
 from models.mirroring import MirroredTenant
-from tests.factories import DATACENTER
+from tests.support.builders import DATACENTER
 
 P = "aaaaaaaa-0000-4000-8000-000000000001"
 OTHER_P = "aaaaaaaa-0000-4000-8000-000000000002"

@@ -19,7 +19,7 @@ from tests.endpoint.callbacks import (
     World,
     snapshot,
 )
-from tests.factories import DATACENTER, create_customer, create_org, map_org
+from tests.support.builders import DATACENTER, create_customer, create_org, map_org
 
 
 def mapped_to(org: Organization) -> str | None:

@@ -25,7 +25,7 @@ from tests.endpoint.callbacks import (
     World,
     snapshot,
 )
-from tests.factories import DATACENTER, create_customer, create_org, map_org
+from tests.support.builders import DATACENTER, create_customer, create_org, map_org
 
 NOT_ENABLED = "The partner is not enabled."
 HELD = "An Acronis tenant in this request is already mapped to another organization."

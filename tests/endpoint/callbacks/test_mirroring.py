@@ -42,7 +42,7 @@ from tests.endpoint.callbacks.mirrored import (
     set_state,
     snapshot,
 )
-from tests.factories import DATACENTER, create_customer, create_org, create_user
+from tests.support.builders import DATACENTER, create_customer, create_org, create_user
 
 OTHER_DC = "https://us2-cloud.acronis.com"
 

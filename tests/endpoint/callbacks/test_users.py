@@ -24,7 +24,7 @@ from tests.endpoint.callbacks import (
     World,
     snapshot,
 )
-from tests.factories import fast_hasher
+from tests.support.builders import fast_hasher
 
 IDOR_TENANTS = {
     "another partner's customer": OTHER_CUSTOMER_TENANT,

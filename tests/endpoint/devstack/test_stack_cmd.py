@@ -10,7 +10,7 @@ import pytest
 
 from endpoint.devstack import stack_cmd
 from endpoint.devstack.stack import StackOptions
-from tests.factories import make_settings
+from tests.support.builders import make_settings
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -14,8 +14,8 @@ from endpoint.outbox.settings import AcronisSettings, DatacenterSettings, Outbox
 from endpoint.settings import Settings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
-from tests.factories import create_customer, create_org, make_settings, map_org
-from tests.simulators.harness import (
+from tests.support.builders import create_customer, create_org, make_settings, map_org
+from tests.support.simulator_processes import (
     CLIENT_ID,
     CLIENT_SECRET,
     SECRET_ENV,
@@ -129,8 +129,8 @@ def stack(
 
 @pytest.fixture
 def rules(database: pw.Database) -> PayloadRules:
-    """Rules for the production-like DC of tests.factories, with every tenant mapped there."""
-    from tests.factories import DATACENTER
+    """Rules for the production-like DC of tests.support.builders, with every tenant mapped there."""
+    from tests.support.builders import DATACENTER
 
     map_tenants(DATACENTER)
     return PayloadRules(

@@ -10,8 +10,8 @@ from endpoint.errors import PayloadError
 from endpoint.outbox.payloads import PayloadRules, TenantResolver, build_alert, build_item, build_workload
 from models import Organization
 from tests.endpoint.outbox.conftest import APP, TENANTS, alert, workload
-from tests.factories import DATACENTER, create_customer, create_org, map_org
-from tests.simulators.harness import CLIENT_ID
+from tests.support.builders import DATACENTER, create_customer, create_org, map_org
+from tests.support.simulator_processes import CLIENT_ID
 
 T0 = TENANTS[0]
 

@@ -23,8 +23,8 @@ from models.db import DatabaseSettings
 from models.outbox import DELIVERED, PENDING, OutboxItem
 from tests.endpoint.outbox.conftest import Stack, alert, workload, write_config
 from tests.endpoint.outbox.produce import enqueue_alert, enqueue_workloads
-from tests.simulators.harness import CLIENT_SECRET, ROOT, SECRET_ENV, ProxyProcess, Simulator, Tls
-from tests.simulators.harness import wait_until as until
+from tests.support.simulator_processes import CLIENT_SECRET, ROOT, SECRET_ENV, ProxyProcess, Simulator, Tls
+from tests.support.simulator_processes import wait_until as until
 
 
 def test_push_once_ingests_the_spool_and_delivers(

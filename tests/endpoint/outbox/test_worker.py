@@ -21,10 +21,10 @@ from endpoint.metrics import PushMetrics
 from endpoint.outbox.worker import Worker, build_worker, dead_local_worker
 from models.db import DatabaseSettings, unit_of_work, utcnow
 from models.outbox import DEAD, DELIVERED, PENDING, OutboxItem
-from tests.dbutil import database_name, kill_sessions
 from tests.endpoint.outbox.conftest import ENVIRON, Stack, alert, build_settings, workload
 from tests.endpoint.outbox.produce import enqueue_alert, enqueue_workloads
-from tests.simulators.harness import ProxyProcess, Simulator, Tls, wait_until
+from tests.support.databases import database_name, kill_sessions
+from tests.support.simulator_processes import ProxyProcess, Simulator, Tls, wait_until
 
 
 def worker_for(stack: Stack, stop: threading.Event | None = None) -> Worker:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +42,7 @@ from tests.endpoint.callbacks import (
     context,
     request_type,
 )
-from tests.factories import DATACENTER
+from tests.support.builders import DATACENTER
 
 ENABLEMENT = compile_schema(ENABLEMENT_WRITE_PAYLOAD)
 MAPPING = compile_schema(MAPPING_WRITE_PAYLOAD)
@@ -430,10 +429,9 @@ def test_a_disagreement_is_refused_with_a_generic_message(
     assert "disagree" not in message and any("jsonschema found no error" in r.message for r in caplog.records)
 
 
-def test_compiled_schema_is_frozen_and_the_source_schema_untouched() -> None:
+def test_compiling_leaves_the_source_schema_untouched() -> None:
+    """fastjsonschema gets a copy pinned to draft 7; the schema jsonschema words errors with stays 2020-12."""
     compiled = compile_schema(ENVELOPE_SCHEMA)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        compiled.check = print  # type: ignore[misc]
     assert ENVELOPE_SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert compiled.validator.schema is ENVELOPE_SCHEMA
 

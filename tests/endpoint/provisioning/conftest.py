@@ -12,7 +12,7 @@ import pytest
 import bootstrap
 from models import db
 from models.db import DatabaseSettings
-from tests.factories import FAST_ARGON2
+from tests.support.builders import FAST_ARGON2
 
 PUBLIC = "https://connector.example.com/"
 Run = Callable[..., int]

@@ -18,7 +18,7 @@ from models.db import utcnow
 from simulators.controller.server import ControllerServer
 from simulators.forward_proxy import ForwardProxy
 from tests.endpoint.provisioning.conftest import Run, read
-from tests.simulators.harness import Tls, make_tls
+from tests.support.simulator_processes import Tls, make_tls
 
 TOKEN = "aps-token-for-provider-staff"
 

@@ -11,7 +11,7 @@ import pytest
 from endpoint.cli import main
 from models import Consumer, ConsumerSecret, Organization, User, db
 from models.db import utcnow
-from tests.factories import FAST_ARGON2
+from tests.support.builders import FAST_ARGON2
 
 PUBLIC = "https://connector.example.com/"
 

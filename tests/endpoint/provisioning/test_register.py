@@ -11,7 +11,7 @@ import pytest
 from simulators.controller.server import ControllerServer
 from simulators.forward_proxy import ForwardProxy
 from tests.endpoint.provisioning.conftest import Run, read
-from tests.simulators.harness import Tls, make_tls
+from tests.support.simulator_processes import Tls, make_tls
 
 TOKEN = "aps-token-for-provider-staff"
 

@@ -16,8 +16,8 @@ from models import ConsumerSecret, db
 from models.db import DatabaseSettings, init_database, utcnow
 from tests.endpoint.aps import APP_TYPE, CONTROLLER_URI, FAST
 from tests.endpoint.provisioning.conftest import Run, read
-from tests.factories import make_settings
-from tests.live import LiveEndpoint, live_endpoint
+from tests.support.builders import make_settings
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 
 
 def test_rotation_rewrites_the_document_and_keeps_the_old_secret_for_the_overlap(

@@ -7,7 +7,7 @@ import pytest
 
 from endpoint.provisioning.tenancy import ensure_admin, ensure_root_partner
 from models import PARTNER, Organization, User
-from tests.factories import create_org, fast_hasher
+from tests.support.builders import create_org, fast_hasher
 
 
 def test_root_partner_is_created_once(database: pw.Database) -> None:

@@ -11,7 +11,7 @@ from endpoint.tenancy.organizations import delete_customer, require_enabled_part
 from endpoint.tenancy.subtrees import mapped_customers, not_customers, target_customer
 from models import CUSTOMER, Organization, OrganizationMapping, User, db
 from models.mirroring import MirroredTenant
-from tests.factories import DATACENTER, create_customer, create_org, create_user, map_org
+from tests.support.builders import DATACENTER, create_customer, create_org, create_user, map_org
 
 T1, T2, T3 = (f"{n}0000000-0000-4000-8000-000000000000" for n in "123")
 OTHER_DC = "https://us5-cloud.acronis.com"

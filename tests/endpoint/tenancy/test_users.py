@@ -8,7 +8,7 @@ import pytest
 from endpoint.errors import Conflict, PayloadError
 from endpoint.tenancy.users import count_users, delete_user, insert_user, update_user, users_of
 from models import Organization, User
-from tests.factories import create_customer, create_org, create_user
+from tests.support.builders import create_customer, create_org, create_user
 
 
 @pytest.fixture

@@ -16,10 +16,17 @@ from endpoint.settings import Settings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A
-from tests.factories import DATACENTER, cyberapp_auth, make_settings
-from tests.jwt_gateway import JwksServer
-from tests.live import CALLBACK_PREFIX, EMPTY_TYPE, ENDPOINT_ID, REQUEST_PREFIX, LiveEndpoint, live_endpoint
-from tests.simulators.harness import Tls
+from tests.support.builders import DATACENTER, cyberapp_auth, make_settings
+from tests.support.gateway_tokens import JwksServer
+from tests.support.live_endpoint import (
+    CALLBACK_PREFIX,
+    EMPTY_TYPE,
+    ENDPOINT_ID,
+    REQUEST_PREFIX,
+    LiveEndpoint,
+    live_endpoint,
+)
+from tests.support.simulator_processes import Tls
 
 V11_ENDPOINT = "cti.a.p.acgw.endpoint.v1.1~vendor.app.endpoint.v1.1"
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models import ALL_MODELS, Organization, User
-from tests.factories import create_consumer, create_customer, create_org, create_user, map_org
+from tests.support.builders import create_consumer, create_customer, create_org, create_user, map_org
 
 ADMIN_PASSWORD = "admin-password"
 TENANT_A = "0dd47bbb-d065-447f-ab7c-06e05887078b"

@@ -13,7 +13,7 @@ from endpoint.auth.stages import Stages
 from endpoint.errors import AuthenticationFailed, PayloadError, TooLarge, Unavailable
 from endpoint.web.admission import admit, check_framing, require_json_content_type
 from endpoint.web.limits import BodyBudget
-from tests.factories import make_settings
+from tests.support.builders import make_settings
 
 
 def headers(*pairs: tuple[str, str]) -> HTTPHeaders:

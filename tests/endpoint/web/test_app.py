@@ -16,8 +16,8 @@ from endpoint.web.app import make_app, make_delegate
 from endpoint.web.exchange import HotPaths
 from endpoint.web.requestlog import log_request
 from models.db import DatabaseSettings
-from tests.factories import PUBLIC_URL, create_consumer, make_settings, sign
-from tests.live import LiveEndpoint, live_endpoint
+from tests.support.builders import PUBLIC_URL, create_consumer, make_settings, sign
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 
 
 @pytest.fixture

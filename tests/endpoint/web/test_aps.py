@@ -20,7 +20,7 @@ from proxy.session import ProxySettings
 from simulators.controller.server import ControllerServer
 from tests.endpoint.aps import APP_TYPE, FAST, TENANT_TYPE, USER_TYPE
 from tests.endpoint.web.tenancy import snapshot
-from tests.factories import (
+from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     create_consumer,
@@ -29,8 +29,8 @@ from tests.factories import (
     make_settings,
     sign,
 )
-from tests.live import LiveEndpoint, live_endpoint
-from tests.simulators.harness import Tls, make_tls
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
+from tests.support.simulator_processes import Tls, make_tls
 
 INSTANCE = "5d1e4c2a-8f3b-4a6d-9c7e-1b2a3c4d5e6f"
 OTHER_KEY = "acme-00000000000000000000000000000000"

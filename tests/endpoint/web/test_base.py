@@ -36,7 +36,7 @@ from endpoint.runtime import InFlight
 from endpoint.web.base import BaseHandler, next_correlation_id, status_for
 from endpoint.web.limits import BodyBudget
 from endpoint.web.requestlog import log_request
-from tests.factories import make_settings
+from tests.support.builders import make_settings
 
 MAX_BODY = 2048
 ERRORS: dict[str, ServiceError] = {

@@ -24,7 +24,7 @@ from endpoint.web.exchange import Exchange, HotPaths, Route, http_date
 from endpoint.web.limits import BodyBudget
 from endpoint.web.requestlog import log_request
 from tests.endpoint.web.test_base import access_record, serve_app
-from tests.factories import make_settings
+from tests.support.builders import make_settings
 
 MAX_BODY = 4096
 RAISES: dict[str, BaseException] = {

@@ -16,10 +16,10 @@ import requests
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
 from tests.endpoint.web.gateway import gateway_endpoint, gateway_settings, wait_jwks
-from tests.factories import make_settings
-from tests.jwt_gateway import JwksServer
-from tests.live import LiveEndpoint, live_endpoint
-from tests.simulators.harness import make_tls
+from tests.support.builders import make_settings
+from tests.support.gateway_tokens import JwksServer
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
+from tests.support.simulator_processes import make_tls
 
 
 @pytest.fixture

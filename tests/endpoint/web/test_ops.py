@@ -22,9 +22,9 @@ from endpoint.settings import Settings
 from endpoint.web.server import serve
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, build_tenancy
-from tests.factories import PUBLIC_URL, make_settings
-from tests.live import LiveEndpoint
-from tests.simulators.harness import free_port, wait_until
+from tests.support.builders import PUBLIC_URL, make_settings
+from tests.support.live_endpoint import LiveEndpoint
+from tests.support.simulator_processes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 

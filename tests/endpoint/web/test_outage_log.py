@@ -21,8 +21,8 @@ from endpoint.logsetup import RejectionSampler, configure_logging
 from endpoint.settings import LoggingSettings
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import build_tenancy
-from tests.factories import make_settings
-from tests.live import LiveEndpoint, live_endpoint
+from tests.support.builders import make_settings
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 
 VERBATIM = 2
 REQUESTS = 30

@@ -23,9 +23,9 @@ import requests
 
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, build_tenancy
-from tests.factories import DATACENTER, PUBLIC_URL, cyberapp_auth, sign
-from tests.live import CALLBACK_PREFIX, ENDPOINT_ID
-from tests.simulators.harness import free_port, wait_until
+from tests.support.builders import DATACENTER, PUBLIC_URL, cyberapp_auth, sign
+from tests.support.live_endpoint import CALLBACK_PREFIX, ENDPOINT_ID
+from tests.support.simulator_processes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -13,8 +13,8 @@ import requests
 
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import TENANT_A, build_tenancy
-from tests.factories import CONSUMER_KEY, make_settings
-from tests.live import LiveEndpoint, live_endpoint
+from tests.support.builders import CONSUMER_KEY, make_settings
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 
 BASE_FIELDS = {"method", "path", "status", "ms", "correlation", "client"}
 

@@ -12,7 +12,7 @@ from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import tflow, tutils
 
-from tests.proxy_environ import clear_proxy_environ
+from tests.support.proxy_variables import clear_proxy_environ
 
 MITM_DIR = Path(__file__).resolve().parents[3] / "proxy" / "mitm"
 # mitmdump puts a script's directory on sys.path while loading it; the scripts import their sibling specs.py.

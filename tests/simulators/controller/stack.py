@@ -21,9 +21,9 @@ from simulators.controller.server import ControllerServer
 from simulators.controller.signing import ControllerSigner, Instance
 from simulators.forward_proxy import ForwardProxy
 from tests.endpoint.aps import FAST
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET, PUBLIC_URL, make_settings
-from tests.live import LiveEndpoint, live_endpoint
-from tests.simulators.harness import Tls
+from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, PUBLIC_URL, make_settings
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
+from tests.support.simulator_processes import Tls
 
 ACCOUNT_ID = "acc00000-0000-4000-8000-000000000001"
 

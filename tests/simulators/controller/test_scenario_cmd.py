@@ -14,7 +14,7 @@ from models.db import DatabaseSettings
 from simulators.controller.cli import main
 from simulators.controller.server import ControllerServer
 from tests.endpoint.aps import FAST
-from tests.factories import (
+from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     PUBLIC_URL,
@@ -22,7 +22,7 @@ from tests.factories import (
     create_org,
     make_settings,
 )
-from tests.live import LiveEndpoint, live_endpoint
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 
 
 @pytest.fixture

@@ -37,9 +37,9 @@ from simulators.controller.scenarios import (
     provision_tenant,
 )
 from tests.endpoint.web.tenancy import snapshot
-from tests.factories import CONSUMER_KEY, create_consumer, create_org
 from tests.simulators.controller.stack import ACCOUNT_ID, SECRETS_REFRESH, Rig, build_rig
-from tests.simulators.harness import Tls
+from tests.support.builders import CONSUMER_KEY, create_consumer, create_org
+from tests.support.simulator_processes import Tls
 
 
 @pytest.fixture

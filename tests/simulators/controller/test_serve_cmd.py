@@ -17,7 +17,7 @@ from endpoint.aps.settings import ApsSettings
 from models import ApsInstance
 from models.db import DatabaseSettings
 from tests.endpoint.aps import FAST
-from tests.factories import (
+from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     PUBLIC_URL,
@@ -25,7 +25,7 @@ from tests.factories import (
     create_org,
     make_settings,
 )
-from tests.live import LiveEndpoint, live_endpoint
+from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -17,7 +17,7 @@ from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import InboundRequest, SignatureVerifier
 from endpoint.settings import EndpointSettings
 from simulators.controller.signing import ControllerSigner, Instance
-from tests.factories import CONSUMER_KEY, CONSUMER_SECRET, create_consumer
+from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, create_consumer
 
 PUBLIC = "https://connector.example.com/"
 

@@ -14,7 +14,7 @@ from simulators.gateway.scenarios import SCENARIOS
 from simulators.gateway.tokens import TOKEN_KINDS
 from tests.simulators.gateway.conftest import Served
 from tests.simulators.gateway.fake_cyberapp import LOGIN, PASSWORD
-from tests.simulators.harness import ROOT
+from tests.support.simulator_processes import ROOT
 
 
 def base(served: Served) -> list[str]:

@@ -14,7 +14,7 @@ import requests
 
 from simulators.gateway import jwks_cmd
 from simulators.gateway.cli import main
-from tests.simulators.harness import ROOT
+from tests.support.simulator_processes import ROOT
 
 
 def args(action: str, **extra: object) -> argparse.Namespace:
