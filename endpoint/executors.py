@@ -63,17 +63,27 @@ class DatabaseRunner:
             release_connection()
 
 
+def database_unavailable(error: BaseException) -> Unavailable | None:
+    """The 503 a database error stands for when the database cannot be reached (no pooled connection
+    became free, the connection was lost or could not be made); None for any other error. For database
+    work outside the runner (the APS job threads), so an outage is a 503 there too, never a 500."""
+    if isinstance(error, PoolExhausted):
+        return Unavailable(reason=str(error))
+    if isinstance(error, pw.OperationalError | pw.InterfaceError) and connection_lost(error):
+        return Unavailable(reason=f"database connection lost ({type(error).__name__})")
+    return None
+
+
 def _in_unit(fn: Callable[P, T], *args: P.args, _keep_open: bool = False, **kwargs: P.kwargs) -> T:
     for attempt in (1, 2):
         try:
             with unit_of_work(keep_open=_keep_open):
                 return fn(*args, **kwargs)
-        except PoolExhausted as e:
-            raise Unavailable(reason=str(e)) from e
         except (pw.OperationalError, pw.InterfaceError) as e:
-            if not connection_lost(e):
+            unavailable = database_unavailable(e)
+            if unavailable is None:
                 raise
-            if attempt == 1 and retry_safe(e):
+            if attempt == 1 and not isinstance(e, PoolExhausted) and retry_safe(e):
                 # Sampled like refused requests (endpoint/logsetup.py): while the database is down every
                 # unit comes here, and a line each would flood the log.
                 log.warning(
@@ -82,7 +92,7 @@ def _in_unit(fn: Callable[P, T], *args: P.args, _keep_open: bool = False, **kwar
                     extra={"rejection": f"database connection lost ({type(e).__name__}), unit run again"},
                 )
                 continue
-            raise Unavailable(reason=f"database connection lost ({type(e).__name__})") from e
+            raise unavailable from e
     raise AssertionError("unreachable")
 
 

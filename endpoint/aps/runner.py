@@ -23,6 +23,7 @@ from endpoint.aps.operations import OPERATIONS
 from endpoint.aps.outbound import Outbound
 from endpoint.aps.settings import ApsSettings
 from endpoint.errors import ServiceError, public_message
+from endpoint.executors import database_unavailable
 from models import db
 from models.db import unit_of_work, utcnow
 from proxy.controller import ControllerClient
@@ -60,13 +61,21 @@ class JobExecutor:
         """Claim ``job_id`` if it is due and run it; returns the job as it is afterwards.
 
         :raise ServiceError: only with ``raise_domain_errors`` (the sync phase answers it as a 4xx).
+        :raise Unavailable: the database cannot be reached (a 503 for the sync phase, not a 500); a job
+            claimed by then is resumed once its lease runs out.
         """
-        with unit_of_work():
-            ticket = jobs.claim(job_id, self.settings.job_lease)
-        if ticket is not None:
-            self.execute(ticket, raise_domain_errors=raise_domain_errors)
-        with unit_of_work():
-            return jobs.view(job_id)
+        try:
+            with unit_of_work():
+                ticket = jobs.claim(job_id, self.settings.job_lease)
+            if ticket is not None:
+                self.execute(ticket, raise_domain_errors=raise_domain_errors)
+            with unit_of_work():
+                return jobs.view(job_id)
+        except pw.PeeweeException as e:
+            unavailable = database_unavailable(e)
+            if unavailable is None:
+                raise
+            raise unavailable from e
 
     def execute(self, ticket: Ticket, *, raise_domain_errors: bool = False) -> None:
         operation = OPERATIONS.get(ticket.operation)
@@ -91,10 +100,19 @@ class JobExecutor:
             log.warning("job %s attempt %d: %s", ticket.aps_id, ticket.attempt, e, extra=extra)
             with unit_of_work():
                 jobs.retry_later(ticket, public_reason(e), self.settings, self._rng)
-        except Exception:
-            log.exception("job %s attempt %d: unexpected error", ticket.aps_id, ticket.attempt, extra=extra)
-            with unit_of_work():
-                jobs.retry_later(ticket, public_message(500), self.settings, self._rng)
+        except Exception as e:
+            if database_unavailable(e) is not None:  # the database went away under the job: transient
+                log.warning(
+                    "job %s attempt %d: %s", ticket.aps_id, ticket.attempt, _first_line(e), extra=extra
+                )
+                reason = public_message(503)
+            else:
+                log.exception(
+                    "job %s attempt %d: unexpected error", ticket.aps_id, ticket.attempt, extra=extra
+                )
+                reason = public_message(500)
+            with unit_of_work():  # still down: this raises, and the job is resumed when its lease ends
+                jobs.retry_later(ticket, reason, self.settings, self._rng)
 
     def _controller(self, ticket: Ticket) -> ControllerClient:
         if not ticket.controller_uri or ticket.secret is None:
