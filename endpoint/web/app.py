@@ -10,9 +10,9 @@ from endpoint.runtime import Runtime
 from endpoint.settings import Settings
 from endpoint.web.aps import aps_routes
 from endpoint.web.callback import CallbackExchange
-from endpoint.web.exchange import HotPaths, Route
 from endpoint.web.health import NotFoundHandler, PublicHealthHandler
 from endpoint.web.requestlog import log_request
+from endpoint.web.routing import HotPaths, Route
 
 
 def make_delegate(settings: Settings, runtime: Runtime) -> HTTPServerConnectionDelegate:

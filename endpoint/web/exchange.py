@@ -7,10 +7,10 @@ behaviour the route had as a RequestHandler -- the header-phase checks of ``endp
 the error mapping and texts of ``endpoint/web/base.py``, the access line of ``endpoint/web/requestlog.py``
 -- and leaves out what it never used (cookies, templates, XSRF, ETags, output transforms).
 
-The route is a Tornado rule target (``Route``); ``Route.start_request`` makes one ``Exchange`` per
-request. Headers arrive in ``headers_received``: everything decided there is answered at once, with
-``Connection: close``, and the body is never read. The body arrives in ``data_received``; ``finish``
-starts ``handle`` (a coroutine, implemented by the route) with the whole body.
+The route is a Tornado rule target (``Route``, endpoint/web/routing.py); ``Route.start_request`` makes
+one ``Exchange`` per request. Headers arrive in ``headers_received``: everything decided there is
+answered at once, with ``Connection: close``, and the body is never read. The body arrives in
+``data_received``; ``finish`` starts ``handle`` (a coroutine, implemented by the route) with the whole body.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import email.utils
 import logging
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from tornado.httputil import (
     HTTPConnection,
     HTTPHeaders,
     HTTPMessageDelegate,
-    HTTPServerConnectionDelegate,
     RequestStartLine,
     ResponseStartLine,
     responses,
@@ -35,13 +34,15 @@ from tornado.httputil import (
 
 from endpoint.auth.identity import VerifiedConsumer
 from endpoint.auth.nonces import record_nonce
-from endpoint.auth.stages import Stages, TransportStage
+from endpoint.auth.stages import TransportStage
 from endpoint.errors import ServiceError, public_message
-from endpoint.runtime import Runtime
 from endpoint.web.admission import admit, check_framing, record_nonce_late
 from endpoint.web.base import incoming_request_id, next_correlation_id, status_for
 from endpoint.web.forwarding import client_address
 from endpoint.web.requestlog import write_access_line
+
+if TYPE_CHECKING:
+    from endpoint.web.routing import Route
 
 log = logging.getLogger(__name__)
 
@@ -86,62 +87,6 @@ async def _resume(run: Coroutine[Any, Any, None], pending: Any) -> None:
             pending = run.send(None)
         except StopIteration:
             return
-
-
-class Route(HTTPServerConnectionDelegate):
-    """A rule target of the Tornado application: one ``exchange`` per request on this route."""
-
-    def __init__(self, runtime: Runtime, stages: Stages, exchange: type[Exchange]) -> None:
-        self.runtime = runtime
-        self.stages = stages
-        self.exchange = exchange
-
-    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> HTTPMessageDelegate:
-        return self.exchange(self, request_conn)
-
-
-class HotPaths(HTTPServerConnectionDelegate):
-    """The application, with exact paths of lean routes answered without its router: Tornado's router
-    builds an HTTPServerRequest and matches the rules for every request (~2 % of a callback's CPU)."""
-
-    def __init__(self, application: HTTPServerConnectionDelegate, routes: dict[str, Route]) -> None:
-        self.application = application
-        self.routes = routes
-
-    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> HTTPMessageDelegate:
-        return _PathSwitch(self, server_conn, request_conn)
-
-    def on_close(self, server_conn: object) -> None:
-        self.application.on_close(server_conn)
-
-
-class _PathSwitch(HTTPMessageDelegate):
-    """Picks the delegate of one request once its start line is known."""
-
-    __slots__ = ("_paths", "_server_conn", "_request_conn", "_delegate")
-
-    def __init__(self, paths: HotPaths, server_conn: object, request_conn: HTTPConnection) -> None:
-        self._paths, self._server_conn, self._request_conn = paths, server_conn, request_conn
-        self._delegate: HTTPMessageDelegate | None = None
-
-    def headers_received(self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders) -> Any:
-        assert isinstance(start_line, RequestStartLine)
-        route = self._paths.routes.get(start_line.path.partition("?")[0])
-        owner = route if route is not None else self._paths.application
-        self._delegate = owner.start_request(self._server_conn, self._request_conn)
-        return self._delegate.headers_received(start_line, headers)
-
-    def data_received(self, chunk: bytes) -> Any:
-        assert self._delegate is not None
-        return self._delegate.data_received(chunk)
-
-    def finish(self) -> None:
-        assert self._delegate is not None
-        self._delegate.finish()
-
-    def on_connection_close(self) -> None:
-        if self._delegate is not None:
-            self._delegate.on_connection_close()
 
 
 class Exchange(HTTPMessageDelegate):

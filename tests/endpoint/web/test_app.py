@@ -13,8 +13,8 @@ import tornado.web
 
 from endpoint.runtime import InFlight, Runtime
 from endpoint.web.app import make_app, make_delegate
-from endpoint.web.exchange import HotPaths
 from endpoint.web.requestlog import log_request
+from endpoint.web.routing import HotPaths
 from models.db import DatabaseSettings
 from tests.support.builders import PUBLIC_URL, create_consumer, make_settings, sign
 from tests.support.live_endpoint import LiveEndpoint, live_endpoint

@@ -20,9 +20,10 @@ from endpoint.auth.oauth import InboundRequest
 from endpoint.auth.stages import Stages
 from endpoint.errors import AuthenticationFailed, Conflict, ServiceError, TooManyRequests, Unavailable
 from endpoint.runtime import InFlight
-from endpoint.web.exchange import Exchange, HotPaths, Route, http_date
+from endpoint.web.exchange import Exchange, http_date
 from endpoint.web.limits import BodyBudget
 from endpoint.web.requestlog import log_request
+from endpoint.web.routing import HotPaths, Route
 from tests.endpoint.web.test_base import access_record, serve_app
 from tests.support.builders import make_settings
 
