@@ -33,7 +33,7 @@ from endpoint.outbox.settings import AcronisSettings, DatacenterSettings, Outbox
 from endpoint.outbox.worker import Worker, build_worker
 from models import init_database, migrate, unit_of_work
 from models.db import DatabaseSettings
-from proxy.acronis import normalize_url
+from proxy.origins import normalize_datacenter_url
 from proxy.session import ProxySettings
 from tests.support.builders import create_customer, create_org, make_settings, map_org
 from tests.support.simulator_processes import (
@@ -108,7 +108,7 @@ def run_route(
         partner = create_org("Partner")
         for n, tenant in enumerate(TENANTS):
             map_org(create_customer(f"C{n}", partner), tenant, sim.url)
-        enqueue(items(kind, count, PayloadRules.from_settings(settings), normalize_url(sim.url)))
+        enqueue(items(kind, count, PayloadRules.from_settings(settings), normalize_datacenter_url(sim.url)))
     sim.reset()
     worker: Worker = build_worker(
         settings, {SECRET_ENV: CLIENT_SECRET}, stop=threading.Event(), with_spool=False
