@@ -27,6 +27,7 @@ ADDONS = REPO / "proxy" / "mitm"
 # The demo's async path: the controller simulator takes this long to show a subscriber account, longer than
 # the endpoint waits for a provisioning job before it answers 202 (aps.sync_budget in layout.write_config).
 ACCOUNT_DELAY = 1.5
+OUTBOUND = "outbound-proxy"  # the outbound proxy's component name (drills restart it)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def outbound_proxy(options: StackOptions, files: StackFiles, faults: tuple[str, 
         argv += ["--set", f"standins={_authority(url)}={sim}:{port}"]
     for spec in faults:
         argv += ["--set", f"faults={spec}"]
-    return Component("outbound-proxy", argv, ready_port=(options.host, options.outbound_port))
+    return Component(OUTBOUND, argv, ready_port=(options.host, options.outbound_port))
 
 
 def inbound_proxy(options: StackOptions, files: StackFiles) -> Component:

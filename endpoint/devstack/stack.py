@@ -11,7 +11,6 @@ the supervisor's own death (see supervisor.py). A child that dies is reported an
 
 from __future__ import annotations
 
-import queue
 import re
 import signal
 import subprocess
@@ -21,12 +20,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from endpoint.devstack import components, gateway
-from endpoint.devstack.components import child_env
-from endpoint.devstack.control import ControlError, ControlServer, PidLock, Request
+from endpoint.devstack.components import OUTBOUND, child_env
+from endpoint.devstack.control import ControlError, ControlServer, PidLock
 from endpoint.devstack.layout import (
-    ACRONIS_DC,
-    CONTROLLER_URI,
-    DEMO_TENANT,
     REPO,
     StackFiles,
     StackOptions,
@@ -36,10 +32,11 @@ from endpoint.devstack.layout import (
     write_config,
 )
 from endpoint.devstack.liveview import LiveView
+from endpoint.devstack.loop import Loop
+from endpoint.devstack.summary import print_summary, say
 from endpoint.devstack.supervisor import StackError, Supervisor, require_free_ports
 
 _QUEUED = re.compile(r"demo: (\d+) item")
-OUTBOUND = "outbound-proxy"
 
 
 class LocalStack:
@@ -229,7 +226,7 @@ def run_stack(
         assert view is not None
         return Loop(stack, control, view, stop).run()
     except StackError as e:
-        _say(f"stack: {e}", sys.stderr)
+        say(f"stack: {e}", sys.stderr)
         return 2
     finally:
         control.close()
@@ -260,161 +257,6 @@ def _run_once(name: str, argv: list[str], files: StackFiles, env: dict[str, str]
     if result.returncode != 0:
         raise StackError(f"{name} failed: {(result.stderr or result.stdout).strip()[-500:]}")
     return result.stdout
-
-
-def print_summary(
-    options: StackOptions,
-    files: StackFiles,
-    out: TextIO,
-    *,
-    faults: tuple[str, ...] = (),
-    demo: tuple[int | None, int] = (None, 0),
-) -> None:
-    """The banner: every URL, port and file, the active drills, and ready-to-run commands."""
-    controller = f".venv/bin/python -m simulators.controller --instance {shown(files.instance)}" + (
-        f" --ca-bundle {shown(files.ca_cert)}" if options.proxies else ""
-    )
-    call = (
-        f"{controller} callback vendor.app.users_read.v1.0 --tenant {DEMO_TENANT} "
-        f"--login {options.admin_login} --password-file {shown(files.admin_password)}"
-    )
-    lines = [f"\nLocal connector stack is up (data in {shown(files.root)}, SQLite, demo data loaded)."]
-    rows: list[tuple[str, str]] = []
-    if options.proxies:
-        local = f"http://{options.host}"
-        rows += [
-            ("public URL (inbound proxy, TLS)", f"{options.public_url} -> {local}:{options.endpoint_port}/"),
-            ("outbound proxy (audit, allowlist)", f"{local}:{options.outbound_port}"),
-        ]
-        if options.web:
-            token = components.mitmweb_asks_for_a_token()
-            rows += [
-                (
-                    f"{side} flows (mitmweb)",
-                    f"{local}:{port}/" + (f" (login token: in {log})" if token else ""),
-                )
-                for side, port, log in (
-                    ("inbound", options.inbound_web_port, shown(files.logs / "inbound-proxy.log")),
-                    ("outbound", options.outbound_web_port, shown(files.logs / "outbound-proxy.log")),
-                )
-            ]
-        rows += [
-            ("fault drills (outbound proxy)", "; ".join(faults) if faults else "none"),
-            ("Acronis API simulator", f"{local}:{options.acronis_port} (stands in for {ACRONIS_DC})"),
-            ("controller simulator", f"{local}:{options.controller_port} (stands in for {CONTROLLER_URI})"),
-            ("outbox worker", f"running ({_demo_text(*demo)})"),
-            *(gateway.summary_rows(options, files) if options.jwt else []),
-            ("audit log, outbound", shown(files.audit_log)),
-            ("audit log, inbound", shown(files.inbound_audit_log)),
-            ("mitmproxy CA (trust it)", shown(files.ca_cert)),
-        ]
-    else:
-        rows.append(("endpoint URL (public_base_url)", options.public_url))
-    rows += [
-        ("instance document (0600)", shown(files.instance)),
-        ("demo admin", f"{options.admin_login} (password in {shown(files.admin_password)})"),
-        ("process logs", f"{shown(files.logs)}/"),
-    ]
-    lines += [f"  {label + ':':<35}{value}" for label, value in rows]
-    lines.append("")
-    if options.gateway != "jwt":  # with the gateway's JWT only, /callback refuses OAuth 1.0 signatures
-        lines += [
-            "A signed callback, as the controller sends it"
-            + (" (through the inbound proxy):" if options.proxies else ":"),
-            f"  {call}",
-        ]
-    if options.jwt:
-        lines += gateway.summary_lines(options, files)
-    if options.proxies:
-        lines += [
-            "The whole APS lifecycle through both proxies (the connector calls the controller back; one",
-            "provisioning waits for the controller and answers 202 + APS-Retry-Timeout, then is polled):",
-            f"  {controller} scenario lifecycle --state {shown(files.controller_state)}",
-        ]
-    data_dir = "" if files.root == REPO / StackOptions().data_dir else f" --data-dir {shown(files.root)}"
-    lines += [
-        "The stack from another terminal (a drill: stop the outbound proxy, watch items wait, restart it):",
-        f"  .venv/bin/connector stack status{data_dir}",
-        f"  .venv/bin/connector stack stop outbound-proxy{data_dir}"
-        f"   /   .venv/bin/connector stack restart outbound-proxy{data_dir}",
-    ]
-    lines += ["", "Press Ctrl-C to stop. Live view (one line per request and flow):"]
-    _say("\n".join(lines), out)
-
-
-def _demo_text(queued: int | None, run: int) -> str:
-    if queued is None:
-        return "no demo items asked for"
-    if queued == 0:
-        return "no demo items queued: no tenant is mapped to the data center"
-    return f"{queued} fresh demo items queued for run {run}"
-
-
-class Loop:
-    """The supervisor's main loop: stop on a signal, answer control requests, report children that die
-    (the others keep running), print the live view."""
-
-    def __init__(self, stack: LocalStack, control: ControlServer, view: LiveView, stop: threading.Event):
-        self.stack, self.control, self.view, self.stop = stack, control, view, stop
-
-    def run(self) -> int:
-        while not self.stop.is_set():
-            self.view.poll()
-            for child in self.stack.supervisor.newly_exited():
-                self.view.event(
-                    f"{child.name} exited (status {child.process.returncode}); the rest keeps running. "
-                    f"Restart it: connector stack restart {child.name}{self._data_dir()} "
-                    f"(log: {shown(child.log_path)})",
-                    bad=True,
-                )
-            try:
-                request = self.control.requests.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            self.handle(request)
-        self.view.event("stopping...")
-        return 0  # run_stack's finally clause stops the children
-
-    def _data_dir(self) -> str:
-        root = self.stack.files.root
-        return "" if root == REPO / StackOptions().data_dir else f" --data-dir {shown(root)}"
-
-    def handle(self, request: Request) -> None:
-        stack, name = self.stack, request.args.get("component")
-        try:
-            if request.op == "status":
-                request.reply(True, components=stack.status(), faults=list(stack.faults))
-            elif request.op == "stop" and not name:
-                request.reply(True, "stopping the stack")
-                self.view.event("stop requested (connector stack stop)")
-                self.stop.set()
-            elif request.op == "stop":
-                stack.stop(str(name))
-                self.view.event(
-                    f"{name} stopped (connector stack stop); start it: connector stack restart {name}"
-                )
-                request.reply(True, f"{name} stopped")
-            elif request.op in ("restart", "start"):
-                faults = request.args.get("faults")
-                stack.restart(str(name), tuple(faults) if faults is not None else None)
-                drills = (
-                    f" with fault drills: {'; '.join(stack.faults) or 'none'}" if name == OUTBOUND else ""
-                )
-                self.view.event(f"{name} restarted{drills}")
-                request.reply(True, f"{name} restarted{drills}")
-            else:
-                request.reply(False, f"unknown request {request.op!r}")
-        except StackError as e:
-            self.view.event(f"{request.op} {name}: {e}", bad=True)
-            request.reply(False, str(e))
-
-
-def _say(text: str, out: TextIO) -> None:
-    """Print, unless the output is gone (SIGHUP closed the terminal): stopping cleanly matters more."""
-    try:
-        print(text, file=out, flush=True)
-    except (OSError, ValueError):
-        pass
 
 
 def _signal_event() -> threading.Event:

@@ -11,56 +11,20 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from simulators.background import BackgroundServer
 from simulators.controller.scenarios import ACCOUNT_TYPE
+from simulators.controller.state import ControllerState, Fault, Received
 from simulators.controller.verify import Verifier
 
 RESOURCES = "/aps/2/resources"
 APPLICATIONS = "/aps/2/applications"
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]  # Authorization reduced to its parameter names
-    body: Any
-    verified: bool
-    key: str | None
-    reason: str
-    status: int = 0
-
-
-@dataclass
-class Fault:
-    method: str  # "*" for any
-    path_prefix: str
-    status: int | None  # None: answer normally (after ``delay``); 0: drop the connection unanswered
-    times: int  # how many requests it hits; -1: until cleared
-    delay: float = 0.0
-
-
-@dataclass
-class ControllerState:
-    verifier: Verifier
-    token: str | None = None  # the APS-Token provider staff use for /aps/2/applications
-    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    applications: dict[str, dict[str, Any]] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
-    on_register: Callable[[dict[str, Any], str], int] | None = None  # (document, instance id) -> status
-    record_path: str | None = None  # JSON lines of what was received (the local stack's log)
-    account_delay: float = 0.0  # seconds a read of an account resource takes (a controller under load)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class ControllerServer(BackgroundServer):

@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 from endpoint.devstack import control
-from endpoint.devstack.layout import StackFiles
-from endpoint.devstack.stack import REPO, StackOptions, print_summary, run_stack
+from endpoint.devstack.stack import REPO, StackOptions, run_stack
 from endpoint.devstack.supervisor import port_is_free
 
 
@@ -69,23 +68,6 @@ def test_stack_refuses_a_taken_port(tmp_path: Path, capsys: object) -> None:
         assert run_stack(options, io.StringIO(), threading.Event()) == 2
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert re.search(r"port already in use: endpoint \(127\.0\.0\.1:\d+\)", err)
-
-
-def test_the_summary_of_each_gateway_mode() -> None:
-    files = StackFiles(Path("/data"))
-
-    def summary(gateway: str) -> str:
-        out = io.StringIO()
-        print_summary(StackOptions(gateway=gateway), files, out)
-        return out.getvalue()
-
-    oauth, jwt, both = summary("oauth1"), summary("jwt"), summary("both")
-    assert "simulators.controller" in oauth and "simulators.gateway" not in oauth
-    assert "simulators.gateway" in jwt and "scenario lifecycle" in jwt  # APS routes stay OAuth 1.0
-    assert "as the controller sends it" not in jwt  # /callback refuses OAuth 1.0 in this mode
-    assert "Bearer JWT only" in jwt and "acronis.cloud" in jwt
-    assert "simulators.controller --instance /data/app_instance.json --ca-bundle" in both
-    assert "simulators.gateway" in both
 
 
 def _connector_stack(*args: str) -> subprocess.CompletedProcess[str]:
