@@ -21,26 +21,21 @@ overlap ends.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hmac
 import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
-
-import requests
+from urllib.parse import quote
 
 from endpoint.aps.headers import controller_base
 from endpoint.provisioning.instance import read_instance_document
-from endpoint.provisioning.register import DEFAULT_TOKEN_ENV, _auth
+from endpoint.provisioning.register import DEFAULT_TOKEN_ENV, _auth, send_json
 from endpoint.settings import Settings
 from models import Consumer, ConsumerSecret, init_database
 from models.db import utcnow
 from proxy.controller import controller_message, controller_url
-from proxy.errors import ConnectorError
-from proxy.session import build_session
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -89,36 +84,13 @@ def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
             "pass --controller and --instance-id (register records both)"
         )
     base = controller_base(base_text, development_mode=args.allow_http)
-    headers, auth = _auth(args, environ)  # before the database: missing credentials change nothing
+    _auth(args, environ)  # before the database: missing credentials change nothing
     secret_id = _active_secret_id(settings, key, secret)
-
-    proxy = settings.proxy
-    if args.ca_bundle:
-        proxy = dataclasses.replace(proxy, ca_bundle=args.ca_bundle)
     url = controller_url(base, f"aps/2/applications/{quote(instance_id, safe='')}")
     body = {"aps": {"id": instance_id, "auth": {"oauth": {"key": key, "secret": secret}}}}
-    try:
-        session = build_session(proxy, environ)
-    except ConnectorError as e:
-        print(f"hand-over-key: {e}", file=sys.stderr)
-        return 2
-    try:
-        response = session.put(
-            url,
-            data=json.dumps(body).encode("utf-8"),
-            headers={**headers, "Content-Type": "application/json", "Accept": "application/json"},
-            auth=auth,
-            timeout=(proxy.connect_timeout, args.timeout),
-            allow_redirects=False,
-        )
-    except ConnectorError as e:
-        print(f"hand-over-key: {e}", file=sys.stderr)
-        return 3
-    except requests.RequestException as e:
-        print(f"hand-over-key: cannot reach {urlsplit(url).netloc}: {type(e).__name__}", file=sys.stderr)
-        return 3
-    finally:
-        session.close()
+    response = send_json("hand-over-key", "PUT", url, body, args, settings, environ)
+    if isinstance(response, int):
+        return response
     if response.status_code in (404, 405):
         print(
             f"hand-over-key: {base} does not take new credentials for instance {instance_id} "

@@ -66,39 +66,57 @@ def _auth(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[dict[st
     return {"APS-Token": token}, None
 
 
-def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
-    path = Path(args.instance_json)
-    document = read_instance_document(path)
-    if document is None or "auth" not in document.get("aps", {}):
-        raise ValueError(f"{path}: no filled instance document; run bootstrap.py init first")
-    base = controller_base(args.controller, development_mode=args.allow_http)
+def send_json(
+    command: str,
+    method: str,
+    url: str,
+    body: Any,
+    args: argparse.Namespace,
+    settings: Settings,
+    environ: Mapping[str, str],
+) -> requests.Response | int:
+    """``body`` as JSON to the controller through the outbound session, with the provider's credentials
+    (``_auth``) and ``--ca-bundle``; or, after one line on stderr, the exit code: 2 for the proxy settings,
+    3 when the controller cannot be reached."""
     headers, auth = _auth(args, environ)
     proxy = settings.proxy
     if args.ca_bundle:
         proxy = dataclasses.replace(proxy, ca_bundle=args.ca_bundle)
-    url = controller_url(base, "aps/2/applications")
     try:
         session = build_session(proxy, environ)
     except ConnectorError as e:
-        print(f"register: {e}", file=sys.stderr)
+        print(f"{command}: {e}", file=sys.stderr)
         return 2
     try:
-        response = session.post(
+        return session.request(
+            method,
             url,
-            data=json.dumps(document).encode("utf-8"),
+            data=json.dumps(body).encode("utf-8"),
             headers={**headers, "Content-Type": "application/json", "Accept": "application/json"},
             auth=auth,
             timeout=(proxy.connect_timeout, args.timeout),
             allow_redirects=False,
         )
     except ConnectorError as e:
-        print(f"register: {e}", file=sys.stderr)
+        print(f"{command}: {e}", file=sys.stderr)
         return 3
     except requests.RequestException as e:
-        print(f"register: cannot reach {urlsplit(url).netloc}: {type(e).__name__}", file=sys.stderr)
+        print(f"{command}: cannot reach {urlsplit(url).netloc}: {type(e).__name__}", file=sys.stderr)
         return 3
     finally:
         session.close()
+
+
+def run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    path = Path(args.instance_json)
+    document = read_instance_document(path)
+    if document is None or "auth" not in document.get("aps", {}):
+        raise ValueError(f"{path}: no filled instance document; run bootstrap.py init first")
+    base = controller_base(args.controller, development_mode=args.allow_http)
+    url = controller_url(base, "aps/2/applications")
+    response = send_json("register", "POST", url, document, args, settings, environ)
+    if isinstance(response, int):
+        return response
     if not 200 <= response.status_code < 300:
         message = controller_message(response.text)
         print(
