@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from endpoint.aps.headers import controller_base
 from endpoint.provisioning.instance import read_instance_document
-from endpoint.provisioning.register import DEFAULT_TOKEN_ENV, _auth, send_json
+from endpoint.provisioning.register import _auth, add_controller_access, send_json
 from endpoint.settings import Settings
 from models import Consumer, ConsumerSecret, init_database
 from models.db import utcnow
@@ -48,19 +48,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--controller", help="controller base URL (default: the one register recorded next to the document)"
     )
     parser.add_argument("--instance-id", help="the instance (default: the one register recorded)")
-    parser.add_argument(
-        "--token-env",
-        default=DEFAULT_TOKEN_ENV,
-        help=f"variable holding the APS-Token (default {DEFAULT_TOKEN_ENV})",
-    )
-    parser.add_argument("--oauth-key", help="provider staff OAuth key (instead of an APS-Token)")
-    parser.add_argument("--oauth-secret-env", help="variable holding that staff OAuth secret")
-    parser.add_argument(
-        "--ca-bundle", help="CA bundle for the controller's certificate (verification stays on)"
-    )
-    parser.add_argument(
-        "--allow-http", action="store_true", help="APS development mode: an http:// controller"
-    )
+    add_controller_access(parser)
     parser.add_argument("--timeout", type=float, default=30.0, help="read timeout in seconds")
 
 

@@ -37,6 +37,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--instance-json", default="var/app_instance.json", help="the filled document to POST"
     )
+    add_controller_access(parser)
+    parser.add_argument("--timeout", type=float, default=60.0, help="read timeout; instance creation is slow")
+
+
+def add_controller_access(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that calls the controller: provider credentials, CA, http."""
     parser.add_argument(
         "--token-env",
         default=DEFAULT_TOKEN_ENV,
@@ -50,7 +56,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-http", action="store_true", help="APS development mode: an http:// controller"
     )
-    parser.add_argument("--timeout", type=float, default=60.0, help="read timeout; instance creation is slow")
 
 
 def _auth(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[dict[str, str], OAuth1 | None]:
