@@ -22,7 +22,8 @@ from endpoint.executors import DatabaseRunner
 from endpoint.metrics import ServeMetrics
 from endpoint.settings import Settings
 from endpoint.web.limits import BodyBudget
-from models.db import unit_of_work
+from models.checkpointer import WalCheckpointer
+from models.db import db, sqlite_path, unit_of_work
 from proxy.jwks import fetch_jwks
 
 
@@ -59,12 +60,15 @@ class Runtime:
     jwks: JwksKeyStore | None = None  # the gateway's keys, when endpoint.callback_auth lists acronis_jwt
     nonces: RecentNonces | None = None  # the in-process replay claims (sampled for metrics)
     metrics: ServeMetrics | None = None  # when metrics.port is set (every worker counts; one serves)
+    checkpointer: WalCheckpointer | None = None  # a SQLite file's WAL checkpoints, off the request path
 
     def start(self) -> None:
         """Before serving: the consumer secrets (blocking, once), the APS job runner, and the first JWKS
         fetch (on its own thread: the endpoint serves even while the JWKS is unreachable)."""
         with unit_of_work():
             self.secrets.load()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         self.aps.start()
         if self.jwks is not None:
             self.jwks.refresh_soon()
@@ -84,6 +88,8 @@ class Runtime:
         self.aps.close()
         self.passwords.shutdown()
         self.db.shutdown()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
 
 def build_runtime(settings: Settings, environ: Mapping[str, str] | None = None) -> Runtime:
@@ -139,4 +145,16 @@ def build_runtime(settings: Settings, environ: Mapping[str, str] | None = None) 
         jwks=jwks,
         nonces=nonces,
         metrics=ServeMetrics() if settings.metrics.port is not None else None,
+        checkpointer=_checkpointer(settings),
     )
+
+
+def _checkpointer(settings: Settings) -> WalCheckpointer | None:
+    """For a SQLite file (the database must be initialized): its WAL checkpoints, off the request path."""
+    database = settings.database
+    if database.backend != "sqlite" or not database.sqlite_checkpoint_interval:
+        return None
+    path = sqlite_path(database.url)
+    if path == ":memory:":
+        return None
+    return WalCheckpointer(path, database.sqlite_checkpoint_interval, db.obj.write_lock)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from playhouse import db_url
 from playhouse.pool import MaxConnectionsExceeded, PooledSqliteDatabase
 
 from models.backends import ServerMySQLDatabase, ServerPostgresqlDatabase, connection_lost
+from models.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ SYNCHRONOUS_MODES = ("normal", "full")
 # SQLite's page cache per connection (negative: KiB), and the cap while a bulk statement runs.
 SQLITE_CACHE_SIZE = -16000
 BULK_CACHE_SIZE = -2048
+AUTOCHECKPOINT_FALLBACK = 10_000  # pages (40 MB of WAL)
+WRITER_LOCK_SUFFIX = "-writer.lock"  # beside SQLite's own -wal and -shm
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,9 @@ class DatabaseSettings:
     # WAL + NORMAL does not fsync each commit: a power loss (not a process crash) may drop the last
     # commits, i.e. recently accepted nonces. "full" closes that replay window at a per-commit fsync.
     sqlite_synchronous: str = "normal"
+    # Seconds between WAL checkpoints on the endpoint's background thread (models/checkpointer.py), so
+    # no request pays for one; 0 leaves them to SQLite, inside the commit that fills the WAL.
+    sqlite_checkpoint_interval: float = 0.1
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.url).scheme.split("+")[0]
@@ -59,6 +64,8 @@ class DatabaseSettings:
             raise ValueError("pool_timeout: must be > 0")
         if self.sqlite_synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"sqlite_synchronous: must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        if self.sqlite_checkpoint_interval < 0:
+            raise ValueError("sqlite_checkpoint_interval: must be >= 0 (0: SQLite checkpoints on commit)")
 
     @property
     def backend(self) -> str:
@@ -81,24 +88,24 @@ def utcnow() -> dt.datetime:
 
 
 class SerializedSqliteDatabase(PooledSqliteDatabase):
-    """Pooled SQLite whose write transactions queue on an in-process lock.
+    """Pooled SQLite whose write transactions queue on the writer lock (models/writer_lock.py).
 
     SQLite allows one writer; a second one waits in its busy handler, which sleeps with backoff
     (1, 2, 5 ... 100 ms) instead of queueing, so under concurrency writers waste time asleep and the
-    tail latency explodes. Taking a process-wide RLock around every ``atomic()`` block makes writers
-    queue fairly and wake at once. Across processes the busy timeout still applies.
+    tail latency explodes. Taking the writer lock around every ``atomic()`` block (and every
+    ``serialized_write()``) makes the writers of all endpoint processes queue and wake at once.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.write_lock = threading.RLock()
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self.write_lock = WriterLock(None if database == ":memory:" else database + WRITER_LOCK_SUFFIX)
 
     def atomic(self, *args: Any, **kwargs: Any) -> Any:
         return _LockedAtomic(self.write_lock, super().atomic(*args, **kwargs))
 
 
 class _LockedAtomic:
-    def __init__(self, lock: threading.RLock, inner: Any) -> None:
+    def __init__(self, lock: WriterLock, inner: Any) -> None:
         self._lock = lock
         self._inner = inner
 
@@ -167,6 +174,7 @@ def open_database(settings: DatabaseSettings) -> pw.Database:
                 "busy_timeout": 5000,
                 "foreign_keys": 1,
                 "cache_size": SQLITE_CACHE_SIZE,
+                "wal_autocheckpoint": _autocheckpoint_pages(settings),
             },
             # BEGIN IMMEDIATE: a transaction that reads then writes cannot hit SQLITE_BUSY_SNAPSHOT.
             lock_type="IMMEDIATE",
@@ -182,6 +190,12 @@ def open_database(settings: DatabaseSettings) -> pw.Database:
     if not params.get("database"):
         raise ValueError("url: names no database (postgresql://host/dbname)")
     return _SERVER_CLASSES[settings.backend](stale_timeout=settings.stale_timeout, **pool, **params)
+
+
+def _autocheckpoint_pages(settings: DatabaseSettings) -> int:
+    """SQLite checkpoints inside the commit that takes the WAL past this many pages: its default, or,
+    when the endpoint's checkpointer runs (models/checkpointer.py), only as a safety net if it stalls."""
+    return AUTOCHECKPOINT_FALLBACK if settings.sqlite_checkpoint_interval else 1000
 
 
 class DatabaseMissing(pw.OperationalError):
@@ -207,7 +221,7 @@ def init_database(settings: DatabaseSettings, *, create: bool = True) -> pw.Data
 def serialized_write() -> Iterator[None]:
     """For a single-statement write outside a transaction: queue like ``atomic()`` blocks do.
 
-    The statement is atomic on its own; only SQLite's writer lock needs the in-process queue
+    The statement is atomic on its own; only SQLite's single writer needs the queue
     (SerializedSqliteDatabase), and BEGIN/COMMIT around one INSERT would be two extra round trips.
     """
     lock = getattr(db.obj, "write_lock", None)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import peewee as pw
 import pytest
@@ -95,6 +97,32 @@ def test_close_shuts_the_executors_down(tenancy: Tenancy, db_settings: DatabaseS
         asyncio.run(runtime.db.run(lambda: 42))
     with pytest.raises(RuntimeError):
         asyncio.run(runtime.passwords.hash("pw"))
+
+
+def test_a_sqlite_file_gets_its_wal_checkpointer_and_close_stops_it(
+    tenancy: Tenancy, db_settings: DatabaseSettings
+) -> None:
+    runtime = build_runtime(make_settings(database=db_settings))
+    if db_settings.backend != "sqlite":
+        assert runtime.checkpointer is None  # server databases checkpoint themselves
+        runtime.close()
+        return
+    assert runtime.checkpointer is not None
+    runtime.start()
+    names = {thread.name for thread in threading.enumerate()}
+    runtime.close()
+    assert "wal-checkpoint" in names
+    assert "wal-checkpoint" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_no_checkpointer_in_memory_or_when_switched_off(tmp_path: Path) -> None:
+    for settings in (
+        DatabaseSettings(url=f"sqlite:///{tmp_path}/c.db", sqlite_checkpoint_interval=0),
+        DatabaseSettings(url="sqlite:///:memory:"),
+    ):
+        runtime = build_runtime(make_settings(database=settings))
+        assert runtime.checkpointer is None
+        runtime.close()
 
 
 @pytest.mark.parametrize(
