@@ -12,9 +12,9 @@ from endpoint.callbacks.catalogue import CallbackSpec, CallContext, build_catalo
 from endpoint.callbacks.envelope import Envelope
 from endpoint.callbacks.ledger import DuplicateRequest, LedgerEntry
 from endpoint.callbacks.responses import CallbackResponse, success_envelope
-from endpoint.callbacks.schemas import first_error_message
 from endpoint.errors import Conflict, PayloadError
 from endpoint.executors import DatabaseRunner
+from endpoint.parsing.schemas import first_error_message
 from models import db as database
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from endpoint.parsing.schemas import (
     NAME,
     UUID,
     closed_object,
-    first_error_message,  # noqa: F401 - callbacks/dispatch.py still imports it from here
     formatted_string,
 )
 
