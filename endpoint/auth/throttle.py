@@ -57,6 +57,8 @@ class FailureThrottle:
 
     def retry_after(self, key: str) -> float:
         """Seconds until ``key``'s window ends if it has ``limit`` failures in it; 0.0 while under it."""
+        if not self._windows:  # no failures anywhere (the steady state): nothing to hash or look up
+            return 0.0
         slot = self._slot(key)
         with self._lock:
             now = self._clock()
@@ -91,6 +93,8 @@ class FailureThrottle:
 
     def reset(self, key: str) -> None:
         """Forget ``key``'s failures (after a successful login)."""
+        if not self._windows:
+            return
         with self._lock:
             self._windows.pop(self._slot(key), None)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +14,17 @@ RESPONSE_PREFIX = "cti.a.p.acgw.response.v1.0~"
 ARRAY_PAYLOAD_TYPES = frozenset({"cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.get_state.ok.v1.0"})
 
 
+# The version (4) and variant (RFC 4122) bits of a UUID4, as uuid.UUID(int=..., version=4) sets them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def response_id() -> str:
     """A fresh UUID4 for ``response_id``: an identifier, not a secret, so from the random module (reseeded
-    in every forked worker) rather than uuid4's os.urandom system call (~1 % of a request)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    in every forked worker) rather than uuid4's os.urandom system call (~1 % of a request), and formatted
+    directly rather than through a uuid.UUID object (another 1 %)."""
+    h = "%032x" % (random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)

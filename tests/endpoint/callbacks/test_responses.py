@@ -95,3 +95,10 @@ def test_response_ids_are_uuid4_and_a_forked_worker_draws_its_own() -> None:
     os.close(read)
     assert child != parent
     assert {uuid.UUID(child).version, uuid.UUID(parent).version} == {4}
+
+
+def test_response_ids_are_rfc_4122_version_4_in_canonical_form() -> None:
+    for _ in range(2000):  # every random bit pattern keeps the fixed version and variant bits
+        value = response_id()
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, value)

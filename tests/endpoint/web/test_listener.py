@@ -60,6 +60,27 @@ def test_connections_beyond_the_cap_are_closed_at_once_and_the_rest_served(
     assert "server.max_connections cap" in record.getMessage()
 
 
+def test_nagle_stays_off_on_a_kept_alive_connection() -> None:
+    """Set once per connection; Tornado would switch it back on after every response (two syscalls)."""
+
+    async def scenario() -> int:
+        server = BoundedHTTPServer(tornado.web.Application([("/", Hello)]))
+        [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        server.add_sockets([sock])
+        reader, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+        for _ in range(2):
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await asyncio.wait_for(reader.readuntil(b"hello"), 2)).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(0.05)
+        [connection] = server._connections
+        nodelay = connection.stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        writer.close()
+        server.stop()
+        return int(nodelay)
+
+    assert asyncio.run(scenario()) == 1
+
+
 def test_the_sweeper_closes_idle_and_slow_body_connections_but_never_a_running_handler(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
