@@ -23,7 +23,8 @@ from endpoint.metrics import ServeMetrics
 from endpoint.settings import Settings
 from endpoint.web.limits import BodyBudget
 from models.checkpointer import WalCheckpointer
-from models.db import db, sqlite_path, unit_of_work
+from models.db import db, unit_of_work
+from models.sqlite import sqlite_path
 from proxy.jwks import fetch_jwks
 
 

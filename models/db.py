@@ -9,15 +9,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import peewee as pw
 from playhouse import db_url
-from playhouse.pool import MaxConnectionsExceeded, PooledSqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded
 
 from models.backends import ServerMySQLDatabase, ServerPostgresqlDatabase, connection_lost
-from models.writer_lock import WriterLock
+from models.sqlite import BULK_CACHE_SIZE, SQLITE_CACHE_SIZE, open_sqlite, sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +33,6 @@ _SCHEMES = {
     "mysql": "mysql+pool",
 }
 SYNCHRONOUS_MODES = ("normal", "full")
-# SQLite's page cache per connection (negative: KiB), and the cap while a bulk statement runs.
-SQLITE_CACHE_SIZE = -16000
-BULK_CACHE_SIZE = -2048
-AUTOCHECKPOINT_FALLBACK = 10_000  # pages (40 MB of WAL)
-WRITER_LOCK_SUFFIX = "-writer.lock"  # beside SQLite's own -wal and -shm
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +47,9 @@ class DatabaseSettings:
     # Seconds between WAL checkpoints on the endpoint's background thread (models/checkpointer.py), so
     # no request pays for one; 0 leaves them to SQLite, inside the commit that fills the WAL.
     sqlite_checkpoint_interval: float = 0.1
+    # PostgreSQL: the hot queries prepared once per connection (parsed and planned once); switch off
+    # behind a pooler in transaction mode (pgbouncer), which cannot keep prepared statements.
+    server_prepared_statements: bool = True
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.url).scheme.split("+")[0]
@@ -87,115 +84,23 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-class SerializedSqliteDatabase(PooledSqliteDatabase):
-    """Pooled SQLite whose write transactions queue on the writer lock (models/writer_lock.py).
-
-    SQLite allows one writer; a second one waits in its busy handler, which sleeps with backoff
-    (1, 2, 5 ... 100 ms) instead of queueing, so under concurrency writers waste time asleep and the
-    tail latency explodes. Taking the writer lock around every ``atomic()`` block (and every
-    ``serialized_write()``) makes the writers of all endpoint processes queue and wake at once.
-    """
-
-    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
-        super().__init__(database, *args, **kwargs)
-        self.write_lock = WriterLock(None if database == ":memory:" else database + WRITER_LOCK_SUFFIX)
-
-    def atomic(self, *args: Any, **kwargs: Any) -> Any:
-        return _LockedAtomic(self.write_lock, super().atomic(*args, **kwargs))
-
-
-class _LockedAtomic:
-    def __init__(self, lock: WriterLock, inner: Any) -> None:
-        self._lock = lock
-        self._inner = inner
-
-    def __enter__(self) -> Any:
-        self._lock.acquire()
-        try:
-            return self._inner.__enter__()
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def __exit__(self, *exc: Any) -> Any:
-        try:
-            return self._inner.__exit__(*exc)
-        finally:
-            self._lock.release()
-
-
-def sqlite_path(url: str) -> str:
-    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL (``:memory:`` when none)."""
-    parts = urlsplit(url)
-    return (parts.path[1:] if parts.path.startswith("/") else parts.path) or ":memory:"
-
-
-def _private_sqlite_file(path: str) -> None:
-    """Create the database file 0600 before SQLite does; its -wal and -shm files take the main file's mode.
-
-    The file holds the OAuth consumer secrets and the password hashes. An existing file (or -wal/-shm)
-    that group or others may read is left as it is, with a warning naming the fix.
-    """
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        return
-    except FileExistsError:
-        pass
-    for candidate in (path, path + "-wal", path + "-shm"):
-        try:
-            mode = os.stat(candidate).st_mode & 0o777
-        except FileNotFoundError:
-            continue
-        if mode & 0o077:
-            log.warning(
-                "%s is readable by group or others (mode %03o) but holds consumer secrets and password "
-                "hashes: run chmod 600 %s",
-                candidate,
-                mode,
-                candidate,
-            )
-
-
 def open_database(settings: DatabaseSettings) -> pw.Database:
     """Build the pooled database named by ``settings.url`` (not yet connected)."""
     parts = urlsplit(settings.url)
     base_scheme = parts.scheme.split("+")[0]
     pool = {"max_connections": settings.max_connections, "timeout": settings.pool_timeout}
     if base_scheme == "sqlite":
-        path = sqlite_path(settings.url)
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
-            _private_sqlite_file(path)
-        return SerializedSqliteDatabase(
-            path,
-            pragmas={
-                "journal_mode": "wal",
-                "synchronous": settings.sqlite_synchronous,
-                "busy_timeout": 5000,
-                "foreign_keys": 1,
-                "cache_size": SQLITE_CACHE_SIZE,
-                "wal_autocheckpoint": _autocheckpoint_pages(settings),
-            },
-            # BEGIN IMMEDIATE: a transaction that reads then writes cannot hit SQLITE_BUSY_SNAPSHOT.
-            lock_type="IMMEDIATE",
-            # The pool hands a connection to one thread at a time, but not always the thread that
-            # opened it; sqlite3's same-thread guard would reject that hand-over.
-            check_same_thread=False,
-            **pool,
-        )
+        interval = settings.sqlite_checkpoint_interval
+        return open_sqlite(sqlite_path(settings.url), settings.sqlite_synchronous, interval, pool)
     # Passwords in URLs are percent-encoded; playhouse only decodes them when asked. The "+pool" scheme
     # keeps the "password" keyword (db_url renames it "passwd" for a plain mysql:// URL).
     pooled_url = settings.url.replace(parts.scheme, _SCHEMES[base_scheme], 1)
     params = db_url.parse(pooled_url, unquote_password=True, unquote_user=True)
     if not params.get("database"):
         raise ValueError("url: names no database (postgresql://host/dbname)")
+    if settings.backend == "postgresql":
+        params["server_prepares"] = settings.server_prepared_statements
     return _SERVER_CLASSES[settings.backend](stale_timeout=settings.stale_timeout, **pool, **params)
-
-
-def _autocheckpoint_pages(settings: DatabaseSettings) -> int:
-    """SQLite checkpoints inside the commit that takes the WAL past this many pages: its default, or,
-    when the endpoint's checkpointer runs (models/checkpointer.py), only as a safety net if it stalls."""
-    return AUTOCHECKPOINT_FALLBACK if settings.sqlite_checkpoint_interval else 1000
 
 
 class DatabaseMissing(pw.OperationalError):

@@ -73,9 +73,12 @@ class PreparedQuery:
         return sql, [values[name] if name else constant for name, constant in slots]
 
     def execute(self, **values: Any) -> Any:
-        """Run it; returns the DB-API cursor."""
+        """Run it (prepared on the server where the backend does that); returns the DB-API cursor."""
         sql, params = self.sql_and_params(values)
-        return db.obj.execute_sql(sql, params)
+        database = db.obj
+        if getattr(database, "server_prepares", False):
+            return database.execute_prepared(sql, params)
+        return database.execute_sql(sql, params)
 
     def all(self, **values: Any) -> list[tuple[Any, ...]]:
         return list(self.execute(**values).fetchall())

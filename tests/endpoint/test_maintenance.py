@@ -16,7 +16,8 @@ import pytest
 from endpoint.maintenance import purge_expired
 from endpoint.settings import EndpointSettings
 from models import Nonce, RequestLedger
-from models.db import SQLITE_CACHE_SIZE, DatabaseSettings, unit_of_work, utcnow
+from models.db import DatabaseSettings, unit_of_work, utcnow
+from models.sqlite import SQLITE_CACHE_SIZE
 
 
 def ledger_row(request_id: str, age: dt.timedelta) -> None:

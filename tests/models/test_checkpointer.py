@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from models.checkpointer import WalCheckpointer
-from models.db import AUTOCHECKPOINT_FALLBACK, DatabaseSettings, open_database
+from models.db import DatabaseSettings, open_database
+from models.sqlite import AUTOCHECKPOINT_FALLBACK
 
 
 class CountingLock:

@@ -16,12 +16,12 @@ from models import db, init_database
 from models.backends import ServerMySQLDatabase, ServerPostgresqlDatabase
 from models.db import (
     DatabaseSettings,
-    SerializedSqliteDatabase,
     open_database,
     release_connection,
     serialized_write,
     unit_of_work,
 )
+from models.sqlite import SerializedSqliteDatabase
 from tests.support.databases import scratch_database, unreachable_reason
 
 

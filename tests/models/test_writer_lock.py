@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from models.db import WRITER_LOCK_SUFFIX, DatabaseSettings, open_database
+from models.db import DatabaseSettings, open_database
+from models.sqlite import WRITER_LOCK_SUFFIX
 from models.writer_lock import WriterLock
 
 
