@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from endpoint import strict_json
 from endpoint.errors import AuthenticationFailed, PayloadError
-from endpoint.strict_json import JsonRejected
+from endpoint.parsing import strict_json
+from endpoint.parsing.strict_json import JsonRejected
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from endpoint.callbacks.schemas import ENVELOPE_SCHEMA
 from endpoint.errors import PayloadError
 from endpoint.parsing.json_body import MalformedBody, parse_json_object
 from endpoint.parsing.schemas import compile_schema, first_error_message
-from endpoint.strict_json import MAX_DEPTH
+from endpoint.parsing.strict_json import MAX_DEPTH
 from proxy.origins import normalize_datacenter_url
 
 log = logging.getLogger(__name__)

@@ -62,7 +62,7 @@ def settings_ok(settings: dict[str, Any]) -> bool:
         if len(key) > MAX_SETTINGS_KEY:
             return False
         if isinstance(value, str):
-            # Lone surrogates never get here (endpoint/strict_json.py refuses them): encode cannot fail.
+            # Lone surrogates never get here (parsing/strict_json.py refuses them): encode cannot fail.
             if len(value) > MAX_SETTINGS_STRING or len(value.encode("utf-8")) > MAX_SETTINGS_STRING:
                 return False
         elif value is not None and not isinstance(value, bool | int | float):

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from endpoint import strict_json
 from endpoint.errors import PayloadError
 from endpoint.outbox.payloads import PayloadRules, QueuedItem, TenantResolver, build_item
 from endpoint.outbox.queue import enqueue
-from endpoint.strict_json import JsonRejected
+from endpoint.parsing import strict_json
+from endpoint.parsing.strict_json import JsonRejected
 
 log = logging.getLogger(__name__)
 

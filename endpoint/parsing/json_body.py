@@ -1,12 +1,12 @@
-"""A request body that must be one JSON object, read by the strict rules (endpoint/strict_json.py)."""
+"""A request body that must be one JSON object, read by the strict rules (strict_json.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from endpoint import strict_json
 from endpoint.errors import PayloadError
-from endpoint.strict_json import JsonRejected
+from endpoint.parsing import strict_json
+from endpoint.parsing.strict_json import JsonRejected
 
 
 class MalformedBody(PayloadError):

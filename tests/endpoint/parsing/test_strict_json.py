@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from endpoint import strict_json
-from endpoint.strict_json import MAX_DEPTH, JsonRejected, decode_utf8, loads
+from endpoint.parsing import strict_json
+from endpoint.parsing.strict_json import MAX_DEPTH, JsonRejected, decode_utf8, loads
 
 
 @pytest.mark.parametrize(
