@@ -35,7 +35,7 @@ from bench.callback_data import PUBLIC_URL, jwt_mode, seeded_database, users_rea
 from bench.callback_report import SQLITE_X1, Flooded, Run, flood_lines, table, verdicts
 from bench.flood import flood
 from bench.loadgen import RunStats, run_load, summarize
-from bench.proc_stats import sample, usage
+from bench.proc_stats import idle_percent, machine_ticks, sample, usage
 from bench.processes import free_port, peak_rss_mb, reset_peak_rss, wait_ready
 from tests.support.databases import unreachable_reason
 
@@ -96,11 +96,12 @@ def measured(
     """
     reset_peak_rss(pid)
     with profiled(pid, label, args.profile):
-        before = sample(pid)
+        before, machine_before = sample(pid), machine_ticks()
         stats = load(port, payloads, args.connections)
-        after = sample(pid)
+        after, machine_after = sample(pid), machine_ticks()
     rss = peak_rss_mb(pid)
-    return Run(label, stats, usage(before, after), rss, max(peak, rss))
+    idle = idle_percent(machine_before, machine_after)
+    return Run(label, stats, usage(before, after), rss, max(peak, rss), idle)
 
 
 def measure(

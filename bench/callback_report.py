@@ -18,6 +18,7 @@ class Run:
     usage: Usage  # server process tree, measured run only
     rss: float  # server tree peak RSS (VmHWM) during the measured run, MB
     lifetime_rss: float  # including warm-up (each process's first argon2id verify: 64 MiB)
+    idle: float = 0.0  # % of the machine's CPU time (all cores) unused during the run
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ def _ratio(run: Run, base: Run | None) -> float:
 def table(tiny: Run, users50: Run | None, runs: list[Run]) -> list[str]:
     lines = [
         f"{'configuration':<34}{'req/s':>7}{'ratio':>7}{'ratio/50':>9}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'usr ms':>8}{'sys ms':>7}{'CPU ms':>7}{'vcsw':>6}{'RSS MB':>8}{'(life)':>7}  statuses",
+        f"{'usr ms':>8}{'sys ms':>7}{'CPU ms':>7}{'vcsw':>6}{'RSS MB':>8}{'(life)':>7}{'idle':>6}  statuses",
         f"{'':<34}{'':>7}{'tiny':>7}{'50 users':>9}{'':>8}{'':>8}{'/req':>8}{'/req':>7}{'/req':>7}"
-        f"{'/req':>6}{'load':>8}{'peak':>7}",
+        f"{'/req':>6}{'load':>8}{'peak':>7}{'%':>6}",
     ]
     for run in [tiny, *([users50] if users50 else []), *runs]:
         s = run.stats
@@ -48,7 +49,7 @@ def table(tiny: Run, users50: Run | None, runs: list[Run]) -> list[str]:
         lines.append(
             f"{run.label[:33]:<34}{s.rps:>7.0f}{_ratio(run, tiny):>7.2f}{per50:>9}"
             f"{s.p50:>8.2f}{s.p99:>8.2f}{user:>8.2f}{system:>7.2f}{total:>7.2f}{switches:>6.2f}"
-            f"{run.rss:>8.1f}{run.lifetime_rss:>7.1f}  {{{statuses}}}{extra}"
+            f"{run.rss:>8.1f}{run.lifetime_rss:>7.1f}{run.idle:>6.1f}  {{{statuses}}}{extra}"
         )
     return lines
 

@@ -107,3 +107,15 @@ def current_rss_mb(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):
             pass
     return total / 1024
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all CPU ticks, idle + iowait ticks) of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def idle_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time (every core) that nothing used between two samples."""
+    total = after[0] - before[0]
+    return 100.0 * (after[1] - before[1]) / total if total > 0 else 0.0
