@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.loadgen import build_request
 from endpoint.auth.passwords import make_hasher
-from endpoint.settings import AuthSettings
+from endpoint.config.sections import AuthSettings
 from models import User, init_database, migrate
 from models.db import DatabaseSettings
 from tests.support.builders import (

@@ -28,7 +28,7 @@ from bench.callback_data import PASSWORD, PUBLIC_URL, TENANT
 from bench.loadgen import build_request
 from bench.processes import process_tree, wait_ready
 from endpoint.auth.passwords import make_hasher
-from endpoint.settings import AuthSettings
+from endpoint.config.sections import AuthSettings
 from models import ApsInstance, User, init_database
 from models.db import DatabaseSettings
 from simulators.controller.server import ControllerServer

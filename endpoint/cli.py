@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
-from endpoint.config_loader import ConfigError
-from endpoint.settings import Settings, load_settings
+from endpoint.config.loader import ConfigError
+from endpoint.config.settings import Settings, load_settings
 
 
 class Command(Protocol):

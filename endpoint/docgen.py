@@ -3,13 +3,13 @@
     python -m endpoint.docgen           # rewrite docs/configuration.md
     python -m endpoint.docgen --check   # exit 1 when the file differs from what the code says now
 
-Sections come from ``endpoint.settings.section_types()`` in declaration order (a table of dataclasses, such
-as ``acronis.datacenters``, gets a section of its own). Per key: the type and default of its dataclass
-field; its meaning from the comments next to the field in the source (the comment lines right above it and
-the comment on its own lines), read with ``ast`` and ``tokenize``; and the limits start-up enforces, from
-the ``ValueError("key: ...")`` messages of the class. Notes in endpoint/docgen_notes.py come first where
-a comment leaves something out; a note for an unknown name stops the generator, so no note outlives its
-setting. tests/endpoint/test_docgen.py fails when the file and the code disagree.
+Sections come from ``endpoint.config.settings.section_types()`` in declaration order (a table of dataclasses,
+such as ``acronis.datacenters``, gets a section of its own). Per key: the type and default of its dataclass
+field; its meaning from the comments next to the field in the source (the comment lines right above it and the
+comment on its own lines), read with ``ast`` and ``tokenize``; and the limits start-up enforces, from the
+``ValueError("key: ...")`` messages of the class. Notes in endpoint/docgen_notes.py come first where a comment
+leaves something out; a note for an unknown name stops the generator, so no note outlives its setting.
+tests/endpoint/test_docgen.py fails when the file and the code disagree.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from endpoint.config.settings import ENV_PREFIX, section_types
 from endpoint.docgen_notes import FIELD_NOTES, INTRO, SECTION_NOTES
-from endpoint.settings import ENV_PREFIX, section_types
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "docs" / "configuration.md"

@@ -8,12 +8,12 @@ a note names a setting or a section that does not exist.
 
 from __future__ import annotations
 
-# The page's opening: how the settings are read (endpoint/settings.py load_settings, endpoint/cli.py).
+# The page's opening: how the settings are read (endpoint/config/settings.py load_settings, endpoint/cli.py).
 INTRO = """
 Every setting of the service, section by section, with its type, default and meaning. The same settings
 serve every verb of `connector` (`serve`, `push`, `init`, `doctor`, ...).
 
-**Where values come from**, later sources winning over earlier ones (`endpoint/settings.py`,
+**Where values come from**, later sources winning over earlier ones (`endpoint/config/settings.py`,
 `load_settings`; `endpoint/cli.py`):
 
 1. the defaults below;

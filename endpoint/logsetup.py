@@ -23,7 +23,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # settings imports the metrics, which use rejection_key from here
-    from endpoint.settings import LoggingSettings
+    from endpoint.config.sections import LoggingSettings
 
 # Every character str.splitlines() splits on, the other C0/C1 controls, DEL, and the backslash itself.
 _UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]")

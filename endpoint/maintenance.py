@@ -8,7 +8,7 @@ import time
 
 from endpoint.auth.nonces import purge_nonces
 from endpoint.callbacks import ledger
-from endpoint.settings import EndpointSettings
+from endpoint.config.sections import EndpointSettings
 from models.db import bounded_page_cache, utcnow
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from endpoint.settings import Settings
+from endpoint.config.settings import Settings
 from models import init_database, migrate
 
 

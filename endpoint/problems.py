@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import peewee as pw
 import requests
 
-from endpoint.config_loader import ConfigError
-from endpoint.settings import Settings
+from endpoint.config.loader import ConfigError
+from endpoint.config.settings import Settings
 from models.diagnose import describe_database_error
 from proxy.errors import ConnectorConfigError, ConnectorError
 

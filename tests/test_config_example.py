@@ -6,7 +6,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from endpoint.settings import load_settings, section_types
+from endpoint.config.settings import load_settings, section_types
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "config.example.toml"
 

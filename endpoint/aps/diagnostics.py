@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from endpoint.aps.outbound import Outbound
 from endpoint.aps.runner import public_reason
-from endpoint.config_loader import ConfigError
+from endpoint.config.loader import ConfigError
 from endpoint.outbox.settings import AcronisSettings
 from proxy.acronis import AcronisClient
 from proxy.controller import ControllerClient

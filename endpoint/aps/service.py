@@ -26,8 +26,8 @@ from endpoint.aps.headers import ASYNC
 from endpoint.aps.outbound import Outbound
 from endpoint.aps.payloads import EventInput
 from endpoint.aps.runner import JobExecutor, JobRunner
+from endpoint.config.settings import Settings
 from endpoint.executors import DatabaseRunner
-from endpoint.settings import Settings
 from models import ApsInstance
 from models.aps import RUNNING
 from proxy.controller import ControllerClient

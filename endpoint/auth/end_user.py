@@ -17,9 +17,9 @@ from endpoint.auth.credentials import decode_auth_header
 from endpoint.auth.identity import AuthenticatedUser
 from endpoint.auth.passwords import PasswordService
 from endpoint.auth.throttle import LoginThrottle
+from endpoint.config.sections import AuthSettings
 from endpoint.errors import AuthenticationFailed, TooManyRequests
 from endpoint.executors import DatabaseRunner
-from endpoint.settings import AuthSettings
 from models.prepared import PreparedQuery
 from models.tables import Organization, User
 

@@ -43,8 +43,8 @@ from endpoint.auth.oauth_params import (
     parse_authorization,
     reject_oauth_query_parameters,
 )
+from endpoint.config.sections import EndpointSettings
 from endpoint.errors import AuthenticationFailed, PayloadError
-from endpoint.settings import EndpointSettings
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import TypeVar
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from endpoint.config.sections import AuthSettings
 from endpoint.errors import TooManyRequests
 from endpoint.executors import cpu_threads
-from endpoint.settings import AuthSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from endpoint.auth.passwords import make_hasher
+from endpoint.config.settings import load_settings
 from endpoint.devstack.layout import (
     DEMO_TENANT,
     GATEWAY_LOGIN,
@@ -27,7 +28,6 @@ from endpoint.devstack.layout import (
     shown,
 )
 from endpoint.provisioning.tenancy import ensure_admin
-from endpoint.settings import load_settings
 from models import PARTNER, Organization, init_database
 
 PARTNER_NAME = "Reseller North"  # a demo sub-partner with customers at two depths

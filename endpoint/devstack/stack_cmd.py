@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from endpoint.config.settings import Settings
 from endpoint.devstack import control
 from endpoint.devstack.layout import CALLBACK_AUTH, REPO
 from endpoint.devstack.stack import StackOptions, run_stack
-from endpoint.settings import Settings
 
 ACTIONS = ("up", "status", "stop", "restart", "start")
 

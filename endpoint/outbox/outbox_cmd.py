@@ -6,10 +6,10 @@ import argparse
 import datetime as dt
 import sys
 
+from endpoint.config.settings import Settings
 from endpoint.errors import PayloadError
 from endpoint.outbox.demo import enqueue_demo
 from endpoint.outbox.payloads import PayloadRules
-from endpoint.settings import Settings
 from models import init_database
 from models.db import utcnow
 from models.outbox import DEAD, PENDING, STATUSES, OutboxItem

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from endpoint.config.settings import Settings
 from endpoint.errors import PayloadError
-from endpoint.settings import Settings
 from models import OrganizationMapping
 from models.outbox import ALERT, WORKLOAD
 from proxy.origins import normalize_datacenter_url

@@ -11,12 +11,12 @@ import threading
 from types import FrameType
 from typing import Any
 
-from endpoint.config_loader import ConfigError
+from endpoint.config.loader import ConfigError
+from endpoint.config.settings import Settings
 from endpoint.logsetup import configure_logging
 from endpoint.metrics import PushMetrics
 from endpoint.outbox.progress import Progress
 from endpoint.outbox.worker import build_worker
-from endpoint.settings import Settings
 from models import MIGRATIONS, init_database
 from models.migrations import current_version
 from proxy.errors import ConnectorError

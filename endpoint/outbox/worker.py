@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import peewee as pw
 
+from endpoint.config.settings import Settings
 from endpoint.metrics import PushMetrics
 from endpoint.outbox.delivery import CycleOutcome, DatacenterCycle
 from endpoint.outbox.payloads import PayloadRules
 from endpoint.outbox.progress import Progress
 from endpoint.outbox.settings import OutboxSettings
 from endpoint.outbox.spool import Spool
-from endpoint.settings import Settings
 from models.db import unit_of_work, utcnow
 from models.outbox import PENDING, OutboxItem, truncate
 from proxy.acronis import AcronisClient

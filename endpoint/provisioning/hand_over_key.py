@@ -30,9 +30,9 @@ from typing import Any
 from urllib.parse import quote
 
 from endpoint.aps.headers import controller_base
+from endpoint.config.settings import Settings
 from endpoint.provisioning.instance import read_instance_document
 from endpoint.provisioning.register import _auth, add_controller_access, send_json
-from endpoint.settings import Settings
 from models import Consumer, ConsumerSecret, init_database
 from models.db import utcnow
 from proxy.controller import controller_message, controller_url

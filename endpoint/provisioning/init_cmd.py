@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from endpoint.auth.passwords import make_hasher
+from endpoint.config.settings import Settings
 from endpoint.provisioning.demo import POSTMAN_PARTNER_ID, seed_demo
 from endpoint.provisioning.instance import (
     PackageInfo,
@@ -35,7 +36,6 @@ from endpoint.provisioning.tenancy import (
     ensure_admin,
     ensure_root_partner,
 )
-from endpoint.settings import Settings
 from models import init_database, migrate
 
 DEFAULT_INSTANCE_JSON = "var/app_instance.json"

@@ -22,8 +22,8 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1
 from requests_oauthlib import OAuth1
 
 from endpoint.aps.headers import controller_base
+from endpoint.config.settings import Settings
 from endpoint.provisioning.instance import read_instance_document, write_instance_document
-from endpoint.settings import Settings
 from models.db import utcnow
 from proxy.controller import controller_message, controller_url
 from proxy.errors import ConnectorError

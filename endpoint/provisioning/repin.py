@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Mapping
 
 from endpoint.aps.headers import allowed, controller_base, is_uuid
-from endpoint.settings import Settings
+from endpoint.config.settings import Settings
 from models import ApsInstance, init_database
 from models.aps import ACTIVE
 from models.db import utcnow

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
+from endpoint.config.settings import Settings
 from endpoint.provisioning.keys import revoke
-from endpoint.settings import Settings
 from models import init_database, migrate
 from models.db import utcnow
 

@@ -7,9 +7,9 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 
+from endpoint.config.settings import Settings
 from endpoint.provisioning.instance import read_instance_document, write_instance_document
 from endpoint.provisioning.keys import rotate
-from endpoint.settings import Settings
 from models import init_database, migrate
 from models.db import utcnow
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import tornado.web
 from tornado.httputil import HTTPServerConnectionDelegate
 
+from endpoint.config.settings import Settings
 from endpoint.runtime import Runtime
-from endpoint.settings import Settings
 from endpoint.web.aps import aps_routes
 from endpoint.web.callback import CallbackExchange
 from endpoint.web.health import NotFoundHandler, PublicHealthHandler

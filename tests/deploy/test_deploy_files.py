@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.settings import load_settings, section_types
+from endpoint.config.settings import load_settings, section_types
 from endpoint.web.server import DRAIN_TIMEOUT
 from tests.deploy.proxies import NGINX_CONF, REPO, SQUID_CONF, find_binary
 

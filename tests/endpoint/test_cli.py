@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from endpoint.cli import COMMANDS, add_settings_flags, main, settings_from_args
-from endpoint.config_loader import ConfigError
+from endpoint.config.loader import ConfigError
 from models import MIGRATIONS, db
 
 

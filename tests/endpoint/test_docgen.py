@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from endpoint import docgen
-from endpoint.settings import ServerSettings, section_types
+from endpoint.config.sections import ServerSettings
+from endpoint.config.settings import section_types
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from endpoint.config.sections import LoggingSettings
 from endpoint.logsetup import RejectionSampler, configure_logging, rfc3339
-from endpoint.settings import LoggingSettings
 
 TOUCHED = ("oauthlib", "peewee", "tornado.access")
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import peewee as pw
 import pytest
 
+from endpoint.config.sections import EndpointSettings
 from endpoint.maintenance import purge_expired
-from endpoint.settings import EndpointSettings
 from models import Nonce, RequestLedger
 from models.db import DatabaseSettings, unit_of_work, utcnow
 from models.sqlite import SQLITE_CACHE_SIZE

@@ -10,7 +10,8 @@ from typing import Any
 import argon2
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 
-from endpoint.settings import AuthSettings, EndpointSettings, ServerSettings, Settings
+from endpoint.config.sections import AuthSettings, EndpointSettings, ServerSettings
+from endpoint.config.settings import Settings
 from models import CUSTOMER, PARTNER, Consumer, ConsumerSecret, Organization, OrganizationMapping, User
 from models.db import DatabaseSettings
 

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 import tornado.netutil
 
-from endpoint.settings import Settings
+from endpoint.config.settings import Settings
 from endpoint.web.server import serve
 from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, DATACENTER, cyberapp_auth, sign
 

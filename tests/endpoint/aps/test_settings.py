@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from endpoint.aps.settings import JOB_OPERATIONS, ApsSettings
-from endpoint.config_loader import ConfigError
-from endpoint.settings import load_settings
+from endpoint.config.loader import ConfigError
+from endpoint.config.settings import load_settings
 
 
 def test_defaults_are_production_safe() -> None:

@@ -20,9 +20,9 @@ from endpoint.auth.end_user import EndUserStage
 from endpoint.auth.identity import AuthenticatedUser
 from endpoint.auth.passwords import PasswordService
 from endpoint.auth.throttle import LoginThrottle
+from endpoint.config.sections import AuthSettings
 from endpoint.errors import AuthenticationFailed, TooManyRequests
 from endpoint.executors import DatabaseRunner
-from endpoint.settings import AuthSettings
 from models import Organization, User
 from tests.support.builders import FAST_ARGON2, create_org, create_user, cyberapp_auth, fast_hasher
 

@@ -8,7 +8,7 @@ from endpoint.auth.consumers import ConsumerSecrets
 from endpoint.auth.end_user import Account
 from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import InboundRequest, SignatureVerifier
-from endpoint.settings import EndpointSettings
+from endpoint.config.sections import EndpointSettings
 from tests.support.builders import CONSUMER_SECRET, PUBLIC_URL, create_consumer, sign
 
 

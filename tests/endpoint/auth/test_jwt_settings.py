@@ -1,4 +1,4 @@
-"""[acronis_jwt] on its own (the load-time rules with their key paths: tests/endpoint/test_settings.py)."""
+"""[acronis_jwt] on its own (the load-time rules with key paths: tests/endpoint/config/test_settings.py)."""
 
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ from endpoint.auth.consumers import ConsumerSecrets
 from endpoint.auth.identity import VerifiedConsumer
 from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import InboundRequest, SignatureVerifier, base_string
+from endpoint.config.sections import EndpointSettings
 from endpoint.errors import AuthenticationFailed, PayloadError
-from endpoint.settings import EndpointSettings
 from models import ConsumerSecret, Nonce
 from models.db import utcnow
 from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, PUBLIC_URL, create_consumer, sign

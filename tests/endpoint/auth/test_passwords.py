@@ -12,8 +12,8 @@ import argon2
 import pytest
 
 from endpoint.auth.passwords import PasswordService
+from endpoint.config.sections import AuthSettings
 from endpoint.errors import TooManyRequests
-from endpoint.settings import AuthSettings
 from tests.support.builders import FAST_ARGON2, fast_hasher
 
 

@@ -34,8 +34,8 @@ def test_rules(fields: dict[str, object], error: str | None) -> None:
 
 
 def test_the_loader_names_the_setting_in_one_line() -> None:
-    from endpoint.config_loader import ConfigError
-    from endpoint.settings import load_settings
+    from endpoint.config.loader import ConfigError
+    from endpoint.config.settings import load_settings
 
     with pytest.raises(ConfigError) as info:
         load_settings(None, {"CONNECTOR_CALLBACKS_MIRRORING": "true"})

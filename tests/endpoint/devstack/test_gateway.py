@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from endpoint.auth.passwords import make_hasher
+from endpoint.config.settings import load_settings
 from endpoint.devstack import gateway
 from endpoint.devstack.layout import GATEWAY_LOGIN, StackFiles, StackOptions
 from endpoint.provisioning.demo import POSTMAN_PARTNER_ID, seed_demo
 from endpoint.provisioning.tenancy import ensure_root_partner
-from endpoint.settings import load_settings
 from models import Organization, User, init_database, migrate
 from models.db import DatabaseSettings
 

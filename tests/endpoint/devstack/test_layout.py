@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from endpoint.config.settings import load_settings
 from endpoint.devstack.components import ACCOUNT_DELAY
 from endpoint.devstack.layout import (
     ACRONIS_DC,
@@ -24,7 +25,6 @@ from endpoint.devstack.layout import (
     write_config,
 )
 from endpoint.provisioning.demo import POSTMAN_PARTNER_ID
-from endpoint.settings import load_settings
 
 
 def test_proxied_config_routes_everything_through_the_outbound_proxy(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import peewee as pw
 import pytest
 
+from endpoint.config.settings import Settings
 from endpoint.outbox.payloads import PayloadRules
 from endpoint.outbox.settings import AcronisSettings, DatacenterSettings, OutboxSettings
-from endpoint.settings import Settings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
 from tests.support.builders import create_customer, create_org, make_settings, map_org

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from endpoint.config_loader import ConfigError
+from endpoint.config.loader import ConfigError
+from endpoint.config.settings import load_settings
 from endpoint.outbox.settings import AcronisSettings, DatacenterSettings, OutboxSettings
-from endpoint.settings import load_settings
 from proxy.errors import SecretNotSet
 
 DC = DatacenterSettings("https://EU8-cloud.acronis.com/", "client-1", "ACRONIS_SECRET_EU8")

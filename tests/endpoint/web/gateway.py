@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from endpoint.auth.jwt_settings import AcronisJwtSettings
-from endpoint.settings import Settings
+from endpoint.config.settings import Settings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A

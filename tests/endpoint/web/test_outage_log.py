@@ -17,8 +17,8 @@ from contextlib import contextmanager
 import peewee as pw
 import pytest
 
+from endpoint.config.sections import LoggingSettings
 from endpoint.logsetup import RejectionSampler, configure_logging
-from endpoint.settings import LoggingSettings
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import build_tenancy
 from tests.support.builders import make_settings

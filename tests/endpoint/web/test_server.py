@@ -17,8 +17,8 @@ import tornado.httpclient
 import tornado.netutil
 
 import endpoint.web.server as server_module
+from endpoint.config.settings import Settings
 from endpoint.runtime import Runtime, build_runtime
-from endpoint.settings import Settings
 from endpoint.web.server import build_server, run, serve
 from models import Nonce, db
 from models.db import DatabaseSettings

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from endpoint.aps.settings import ApsSettings
-from endpoint.settings import Settings
+from endpoint.config.settings import Settings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
 from simulators.controller.scenarios import ScenarioRun

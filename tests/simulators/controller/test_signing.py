@@ -15,7 +15,7 @@ import pytest
 from endpoint.auth.consumers import ConsumerSecrets
 from endpoint.auth.nonces import RecentNonces
 from endpoint.auth.oauth import InboundRequest, SignatureVerifier
-from endpoint.settings import EndpointSettings
+from endpoint.config.sections import EndpointSettings
 from simulators.controller.signing import ControllerSigner, Instance
 from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, create_consumer
 

@@ -7,15 +7,9 @@ from typing import Any
 
 import pytest
 
-from endpoint.config_loader import ConfigError
-from endpoint.settings import (
-    AuthSettings,
-    EndpointSettings,
-    LoggingSettings,
-    ServerSettings,
-    Settings,
-    load_settings,
-)
+from endpoint.config.loader import ConfigError
+from endpoint.config.sections import AuthSettings, EndpointSettings, LoggingSettings, ServerSettings
+from endpoint.config.settings import Settings, load_settings
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

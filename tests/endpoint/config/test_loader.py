@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from endpoint.config_loader import ConfigError, build_section, coerce
+from endpoint.config.loader import ConfigError, build_section, coerce
 
 
 @dataclass(frozen=True)
