@@ -84,8 +84,8 @@ def _in_unit(fn: Callable[P, T], *args: P.args, _keep_open: bool = False, **kwar
             if unavailable is None:
                 raise
             if attempt == 1 and not isinstance(e, PoolExhausted) and retry_safe(e):
-                # Sampled like refused requests (endpoint/logsetup.py): while the database is down every
-                # unit comes here, and a line each would flood the log.
+                # Sampled like refused requests (endpoint/observability/logsetup.py): while the database is
+                # down every unit comes here, and a line each would flood the log.
                 log.warning(
                     "database connection lost (%s); running the unit of work again",
                     type(e).__name__,

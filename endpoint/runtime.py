@@ -20,7 +20,7 @@ from endpoint.auth.throttle import LoginThrottle
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.config.settings import Settings
 from endpoint.executors import DatabaseRunner
-from endpoint.metrics import ServeMetrics
+from endpoint.observability.metrics import ServeMetrics
 from endpoint.web.limits import BodyBudget
 from models.checkpointer import WalCheckpointer
 from models.db import db, unit_of_work

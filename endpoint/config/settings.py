@@ -15,7 +15,7 @@ from endpoint.auth.jwt_settings import AcronisJwtSettings, check_callback_auth
 from endpoint.callbacks.settings import CallbacksSettings
 from endpoint.config.loader import ConfigError, build_section
 from endpoint.config.sections import AuthSettings, EndpointSettings, LoggingSettings, ServerSettings
-from endpoint.metrics import MetricsSettings
+from endpoint.observability.metrics import MetricsSettings
 from endpoint.outbox.settings import AcronisSettings, OutboxSettings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings

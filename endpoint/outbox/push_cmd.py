@@ -13,8 +13,8 @@ from typing import Any
 
 from endpoint.config.loader import ConfigError
 from endpoint.config.settings import Settings
-from endpoint.logsetup import configure_logging
-from endpoint.metrics import PushMetrics
+from endpoint.observability.logsetup import configure_logging
+from endpoint.observability.metrics import PushMetrics
 from endpoint.outbox.progress import Progress
 from endpoint.outbox.worker import build_worker
 from models import MIGRATIONS, init_database

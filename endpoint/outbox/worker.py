@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import peewee as pw
 
 from endpoint.config.settings import Settings
-from endpoint.metrics import PushMetrics
+from endpoint.observability.metrics import PushMetrics
 from endpoint.outbox.delivery import CycleOutcome, DatacenterCycle
 from endpoint.outbox.payloads import PayloadRules
 from endpoint.outbox.progress import Progress

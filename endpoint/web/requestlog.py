@@ -8,7 +8,7 @@ from typing import Any
 
 import tornado.web
 
-from endpoint.metrics import ServeMetrics
+from endpoint.observability.metrics import ServeMetrics
 
 log = logging.getLogger("endpoint.access")
 

@@ -19,9 +19,9 @@ import tornado.netutil
 
 from endpoint.config.loader import ConfigError
 from endpoint.config.settings import Settings
-from endpoint.logsetup import configure_logging
 from endpoint.maintenance import purge_expired
-from endpoint.metrics import enable_multiprocess, mark_process_dead
+from endpoint.observability.logsetup import configure_logging
+from endpoint.observability.metrics import enable_multiprocess, mark_process_dead
 from endpoint.runtime import Runtime, build_runtime
 from endpoint.web.app import make_delegate
 from endpoint.web.listener import BoundedHTTPServer, DescriptorLimitError, check_descriptor_limit

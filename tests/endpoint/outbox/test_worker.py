@@ -17,7 +17,7 @@ import peewee as pw
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from endpoint.metrics import PushMetrics
+from endpoint.observability.metrics import PushMetrics
 from endpoint.outbox.worker import Worker, build_worker, dead_local_worker
 from models.db import DatabaseSettings, unit_of_work, utcnow
 from models.outbox import DEAD, DELIVERED, PENDING, OutboxItem

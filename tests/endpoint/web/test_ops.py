@@ -18,7 +18,7 @@ import tornado.netutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from endpoint.config.settings import Settings
-from endpoint.metrics import MetricsSettings
+from endpoint.observability.metrics import MetricsSettings
 from endpoint.web.server import serve
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import ADMIN_PASSWORD, build_tenancy

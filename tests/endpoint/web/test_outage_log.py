@@ -2,8 +2,8 @@
 
 While the database is down, every request used to write four lines: the unit of work run again after the
 lost connection, the 503 access line, and the same retry plus a warning for the refused request's nonce.
-All of them go through the rejection sampler (endpoint/logsetup.py): the first few of each reason per
-interval, then one summary line with the counts.
+All of them go through the rejection sampler (endpoint/observability/logsetup.py): the first few of each
+reason per interval, then one summary line with the counts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import peewee as pw
 import pytest
 
 from endpoint.config.sections import LoggingSettings
-from endpoint.logsetup import RejectionSampler, configure_logging
+from endpoint.observability.logsetup import RejectionSampler, configure_logging
 from models.db import DatabaseSettings
 from tests.endpoint.web.tenancy import build_tenancy
 from tests.support.builders import make_settings

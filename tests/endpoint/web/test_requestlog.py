@@ -109,7 +109,7 @@ def test_rejections_carry_their_reason(
         assert reason in fields["reason"]
     assert record.levelno == logging.INFO
     assert "wrong-password" not in text_of(record) and "wrong-secret" not in text_of(record)
-    # Marked for the sampler (endpoint/logsetup.py), which keys repeats by status and reason.
+    # Marked for the sampler (endpoint/observability/logsetup.py), which keys repeats by status and reason.
     assert record.rejection == f"{status} {fields['reason']}"  # type: ignore[attr-defined]
 
 

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from endpoint.logsetup import rejection_key
+from endpoint.observability.logsetup import rejection_key
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MAX_REASONS = 100  # distinct rejection reasons per process; more are counted as "other"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from endpoint.config.sections import LoggingSettings
-from endpoint.logsetup import RejectionSampler, configure_logging, rfc3339
+from endpoint.observability.logsetup import RejectionSampler, configure_logging, rfc3339
 
 TOUCHED = ("oauthlib", "peewee", "tornado.access")
 

@@ -8,7 +8,7 @@ import peewee as pw
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from endpoint.metrics import MAX_REASONS, MetricsSettings, PushMetrics, ServeMetrics
+from endpoint.observability.metrics import MAX_REASONS, MetricsSettings, PushMetrics, ServeMetrics
 from models import ApsJob
 from models.outbox import OutboxItem
 from proxy.errors import ProxyFailure, TransportError
