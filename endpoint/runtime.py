@@ -19,9 +19,9 @@ from endpoint.auth.stages import Stages, TransportStage
 from endpoint.auth.throttle import LoginThrottle
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.config.settings import Settings
-from endpoint.executors import DatabaseRunner
 from endpoint.observability.metrics import ServeMetrics
 from endpoint.web.limits import BodyBudget
+from endpoint.work.executors import DatabaseRunner
 from models.checkpointer import WalCheckpointer
 from models.db import db, unit_of_work
 from models.sqlite import sqlite_path

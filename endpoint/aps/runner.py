@@ -23,7 +23,7 @@ from endpoint.aps.operations import OPERATIONS
 from endpoint.aps.outbound import Outbound
 from endpoint.aps.settings import ApsSettings
 from endpoint.errors import ServiceError, public_message
-from endpoint.executors import database_unavailable
+from endpoint.work.executors import database_unavailable
 from models import db
 from models.db import unit_of_work, utcnow
 from proxy.controller import ControllerClient

@@ -27,7 +27,7 @@ from endpoint.aps.outbound import Outbound
 from endpoint.aps.payloads import EventInput
 from endpoint.aps.runner import JobExecutor, JobRunner
 from endpoint.config.settings import Settings
-from endpoint.executors import DatabaseRunner
+from endpoint.work.executors import DatabaseRunner
 from models import ApsInstance
 from models.aps import RUNNING
 from proxy.controller import ControllerClient

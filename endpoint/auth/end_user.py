@@ -19,7 +19,7 @@ from endpoint.auth.passwords import PasswordService
 from endpoint.auth.throttle import LoginThrottle
 from endpoint.config.sections import AuthSettings
 from endpoint.errors import AuthenticationFailed, TooManyRequests
-from endpoint.executors import DatabaseRunner
+from endpoint.work.executors import DatabaseRunner
 from models.prepared import PreparedQuery
 from models.tables import Organization, User
 

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from endpoint.config.sections import AuthSettings
 from endpoint.errors import TooManyRequests
-from endpoint.executors import cpu_threads
+from endpoint.work.executors import cpu_threads
 
 log = logging.getLogger(__name__)
 

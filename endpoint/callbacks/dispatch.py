@@ -13,8 +13,8 @@ from endpoint.callbacks.envelope import Envelope
 from endpoint.callbacks.ledger import DuplicateRequest, LedgerEntry
 from endpoint.callbacks.responses import CallbackResponse, success_envelope
 from endpoint.errors import Conflict, PayloadError
-from endpoint.executors import DatabaseRunner
 from endpoint.parsing.schemas import first_error_message
+from endpoint.work.executors import DatabaseRunner
 from models import db as database
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ import tornado.netutil
 
 from endpoint.config.loader import ConfigError
 from endpoint.config.settings import Settings
-from endpoint.maintenance import purge_expired
 from endpoint.observability.logsetup import configure_logging
 from endpoint.observability.metrics import enable_multiprocess, mark_process_dead
 from endpoint.runtime import Runtime, build_runtime
@@ -27,6 +26,7 @@ from endpoint.web.app import make_delegate
 from endpoint.web.listener import BoundedHTTPServer, DescriptorLimitError, check_descriptor_limit
 from endpoint.web.ops import OpsListener
 from endpoint.web.prefork import run_workers
+from endpoint.work.maintenance import purge_expired
 from models import init_database, migrate
 
 log = logging.getLogger(__name__)

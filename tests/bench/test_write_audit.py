@@ -70,7 +70,7 @@ def test_the_log_meter_counts_each_line_once_by_level_and_logger(tmp_path: Path)
     meter = LogMeter(log)
     assert meter.read() == (log.stat().st_size, 1)
     with log.open("ab") as more:
-        more.write(b"0:44.000Z WARNING endpoint.executors: lost\nTraceback (most recent call last):\n")
+        more.write(b"0:44.000Z WARNING endpoint.work.executors: lost\nTraceback (most recent call last):\n")
     meter.read()
     assert (meter.lines, meter.tracebacks) == (3, 1)
-    assert meter.by_logger == {"INFO endpoint.access": 1, "WARNING endpoint.executors": 1, "(other)": 1}
+    assert meter.by_logger == {"INFO endpoint.access": 1, "WARNING endpoint.work.executors": 1, "(other)": 1}

@@ -45,7 +45,7 @@ def outbound() -> Iterator[Outbound]:
 @pytest.fixture
 def lost(monkeypatch: pytest.MonkeyPatch) -> pw.OperationalError:
     """The error a dropped server connection raises (classified as lost, as psycopg2's would be)."""
-    monkeypatch.setattr("endpoint.executors.connection_lost", lambda e: True)
+    monkeypatch.setattr("endpoint.work.executors.connection_lost", lambda e: True)
     return pw.OperationalError("server closed the connection unexpectedly")
 
 

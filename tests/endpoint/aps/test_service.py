@@ -20,7 +20,7 @@ from endpoint.aps.payloads import AdminInput, EventInput, TenantInput
 from endpoint.aps.service import ApsService
 from endpoint.aps.users import USAGE_SYNC
 from endpoint.errors import Conflict
-from endpoint.executors import DatabaseRunner
+from endpoint.work.executors import DatabaseRunner
 from models import ApsJob, ApsResource
 from models.aps import DONE
 from models.db import DatabaseSettings

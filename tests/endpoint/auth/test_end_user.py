@@ -22,7 +22,7 @@ from endpoint.auth.passwords import PasswordService
 from endpoint.auth.throttle import LoginThrottle
 from endpoint.config.sections import AuthSettings
 from endpoint.errors import AuthenticationFailed, TooManyRequests
-from endpoint.executors import DatabaseRunner
+from endpoint.work.executors import DatabaseRunner
 from models import Organization, User
 from tests.support.builders import FAST_ARGON2, create_org, create_user, cyberapp_auth, fast_hasher
 

@@ -8,7 +8,7 @@ import peewee as pw
 import pytest
 
 from endpoint.callbacks.dispatch import CallbackDispatcher
-from endpoint.executors import DatabaseRunner
+from endpoint.work.executors import DatabaseRunner
 from models import Organization
 from tests.endpoint.callbacks import RecordingHasher, World, build_world
 from tests.support.builders import create_org

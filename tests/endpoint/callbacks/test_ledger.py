@@ -16,7 +16,7 @@ from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.callbacks.ledger import DuplicateRequest, LedgerEntry
 from endpoint.callbacks.responses import CallbackResponse
 from endpoint.errors import Conflict
-from endpoint.executors import DatabaseRunner
+from endpoint.work.executors import DatabaseRunner
 from models import RequestLedger, User, db
 from models.db import utcnow
 from tests.endpoint.callbacks import (

@@ -15,7 +15,7 @@ from endpoint.callbacks import enablement, mapping
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.callbacks.responses import CallbackResponse
 from endpoint.errors import Conflict, Forbidden, PayloadError, Unavailable
-from endpoint.executors import DatabaseRunner
+from endpoint.work.executors import DatabaseRunner
 from models import CUSTOMER, PARTNER, Organization, RequestLedger, User
 from models.mirroring import MirroredTenant
 from tests.endpoint.callbacks import POSTMAN_PARTNER_TENANT, RecordingHasher, World, send

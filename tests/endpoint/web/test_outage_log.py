@@ -60,9 +60,9 @@ def test_a_database_outage_writes_a_bounded_number_of_lines_and_a_summary(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stream, sampler = service_log
-    monkeypatch.setattr("endpoint.executors.unit_of_work", lambda **_: lost_connection())
-    monkeypatch.setattr("endpoint.executors.connection_lost", lambda e: True)
-    monkeypatch.setattr("endpoint.executors.retry_safe", lambda e: True)  # nothing sent: run it again
+    monkeypatch.setattr("endpoint.work.executors.unit_of_work", lambda **_: lost_connection())
+    monkeypatch.setattr("endpoint.work.executors.connection_lost", lambda e: True)
+    monkeypatch.setattr("endpoint.work.executors.retry_safe", lambda e: True)  # nothing sent: run it again
 
     statuses = [live.callback("a.p.enablement.read.v1.0").status_code for _ in range(REQUESTS)]
     assert statuses == [503] * REQUESTS

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from endpoint.errors import Unavailable
-from endpoint.executors import DatabaseRunner, cpu_threads
+from endpoint.work.executors import DatabaseRunner, cpu_threads
 from models import Consumer, db, init_database
 from models.db import DatabaseSettings, unit_of_work
 from tests.endpoint.web.tenancy import build_tenancy

@@ -14,7 +14,7 @@ import peewee as pw
 import pytest
 
 from endpoint.config.sections import EndpointSettings
-from endpoint.maintenance import purge_expired
+from endpoint.work.maintenance import purge_expired
 from models import Nonce, RequestLedger
 from models.db import DatabaseSettings, unit_of_work, utcnow
 from models.sqlite import SQLITE_CACHE_SIZE
