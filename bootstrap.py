@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 
-from endpoint.cli import VERBS
-from endpoint.cli import main as connector
+from endpoint.commands.cli import VERBS
+from endpoint.commands.cli import main as connector
 from endpoint.provisioning.init_cmd import prompt_arguments
 
 

@@ -1,7 +1,7 @@
-"""``python -m endpoint serve|migrate|push|outbox ...``: see endpoint.cli."""
+"""``python -m endpoint serve|migrate|push|outbox ...``: see endpoint.commands.cli."""
 
 import sys
 
-from endpoint.cli import main
+from endpoint.commands.cli import main
 
 sys.exit(main())

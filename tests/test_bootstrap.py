@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bootstrap
-from endpoint.cli import VERBS
+from endpoint.commands.cli import VERBS
 from models import Consumer, db
 from tests.support.builders import FAST_ARGON2
 

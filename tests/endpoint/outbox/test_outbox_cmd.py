@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.cli import main
+from endpoint.commands.cli import main
 from models.outbox import DEAD, PENDING, OutboxItem
 from tests.endpoint.outbox.conftest import Stack
 

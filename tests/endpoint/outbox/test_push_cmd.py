@@ -17,7 +17,7 @@ from typing import Any
 import peewee as pw
 import pytest
 
-from endpoint.cli import main
+from endpoint.commands.cli import main
 from endpoint.outbox import push_cmd
 from models.db import DatabaseSettings
 from models.outbox import DELIVERED, PENDING, OutboxItem

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.cli import main
+from endpoint.commands.cli import main
 from models import Consumer, ConsumerSecret, Organization, User, db
 from models.db import utcnow
 from tests.support.builders import FAST_ARGON2

@@ -174,7 +174,7 @@ def test_serve_refuses_to_start_when_the_limit_cannot_hold_the_cap(tmp_path: Pat
         sys.executable,
         "-c",
         "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
-        "from endpoint.cli import main; sys.exit(main())",
+        "from endpoint.commands.cli import main; sys.exit(main())",
         "serve",
         "--db",
         f"sqlite:///{tmp_path / 'c.db'}",

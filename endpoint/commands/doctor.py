@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import peewee as pw
 import requests
 
+from endpoint.commands.problems import describe_request_error
 from endpoint.config.settings import Settings
-from endpoint.problems import describe_request_error
 from models import MIGRATIONS, PARTNER, ApsInstance, Organization, init_database
 from models.aps import ACTIVE
 from models.diagnose import describe_database_error, redacted

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from models import MIGRATIONS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_migrate(db_path: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

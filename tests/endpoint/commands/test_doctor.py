@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.cli import main
+from endpoint.commands.cli import main
 from models import db
 from simulators.forward_proxy import ForwardProxy
 from tests.support.simulator_processes import free_port

@@ -6,8 +6,8 @@ import peewee as pw
 import pytest
 import requests
 
+from endpoint.commands.problems import CONFIGURATION, ENVIRONMENT, describe_request_error, explain
 from endpoint.config.loader import ConfigError
-from endpoint.problems import CONFIGURATION, ENVIRONMENT, describe_request_error, explain
 from proxy.errors import ConnectorConfigError, ProxyFailure, TransportError
 from tests.support.builders import make_settings
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from endpoint.cli import COMMANDS, add_settings_flags, main, settings_from_args
+from endpoint.commands.cli import COMMANDS, add_settings_flags, main, settings_from_args
 from endpoint.config.loader import ConfigError
 from models import MIGRATIONS, db
 
@@ -196,8 +196,8 @@ def test_debug_shows_the_traceback_instead() -> None:
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     """`connector outbox list | head -1`: the reader leaves early; no BrokenPipeError traceback."""
     script = (
-        "import sys; from endpoint import cli, migrate_cmd; "
-        "migrate_cmd.run = lambda args, settings: [print('line', i) for i in range(200000)] and 0; "
+        "import sys; from endpoint.commands import cli, migrate; "
+        "migrate.run = lambda args, settings: [print('line', i) for i in range(200000)] and 0; "
         f"sys.exit(cli.main(['migrate', '--db', 'sqlite:///{tmp_path / 'c.db'}']))"
     )
     done = _run_into_head(script)
@@ -208,7 +208,7 @@ def _run_into_head(script: str) -> tuple[str, str]:
     """Run ``script`` with its stdout piped into ``head -1``; returns (head's output, script's stderr)."""
     producer = subprocess.Popen(
         [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -1,20 +1,20 @@
 """What docs/configuration.md adds to the code's own words: notes by setting and by section, and the intro.
 
-A setting's entry reads: its note from here (if any), then the comments next to its field in the
-dataclass, then what start-up checks. Notes say what a terse comment leaves out (what the number counts,
-its unit); once the comment in the code says it, delete the note. ``endpoint.docgen`` refuses to run while
-a note names a setting or a section that does not exist.
+A setting's entry reads: its note from here (if any), then the comments next to its field in the dataclass,
+then what start-up checks. Notes say what a terse comment leaves out (what the number counts, its unit); once
+the comment in the code says it, delete the note. ``endpoint.commands.docgen`` refuses to run while a note
+names a setting or a section that does not exist.
 """
 
 from __future__ import annotations
 
-# The page's opening: how the settings are read (endpoint/config/settings.py load_settings, endpoint/cli.py).
+# The page's opening: how the settings are read (config/settings.py load_settings, commands/cli.py).
 INTRO = """
 Every setting of the service, section by section, with its type, default and meaning. The same settings
 serve every verb of `connector` (`serve`, `push`, `init`, `doctor`, ...).
 
 **Where values come from**, later sources winning over earlier ones (`endpoint/config/settings.py`,
-`load_settings`; `endpoint/cli.py`):
+`load_settings`; `endpoint/commands/cli.py`):
 
 1. the defaults below;
 2. one TOML file: `--config FILE`, else the file named by `CONNECTOR_CONFIG` (`deploy/config.example.toml`

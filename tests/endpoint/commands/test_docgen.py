@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from endpoint import docgen
+from endpoint.commands import docgen
 from endpoint.config.sections import ServerSettings
 from endpoint.config.settings import section_types
 
@@ -53,9 +53,9 @@ class Holder:
 
 
 def test_the_configuration_reference_is_current() -> None:
-    """Fails when a setting, its default or its comment changed without ``python -m endpoint.docgen``."""
+    """Fails when a setting, its default or its comment changed and docgen did not run again."""
     assert docgen.OUTPUT.read_text(encoding="utf-8") == docgen.render(), (
-        "docs/configuration.md is out of date: run `python -m endpoint.docgen` and commit the result"
+        "docs/configuration.md is out of date: run `python -m endpoint.commands.docgen` and commit the result"
     )
 
 
@@ -109,7 +109,7 @@ def test_a_section_lists_its_tables_of_tables_after_it() -> None:
     docs = docgen.section_doc("[holder]", "holder", Holder)
     assert [doc.title for doc in docs] == ["[holder]", "[[holder.rows]]"]
     assert docs[0].keys[0].meaning == "The rows. One `[[holder.rows]]` table each (below)."
-    assert docs[0].source == "`tests/endpoint/test_docgen.py` (`Holder`)"
+    assert docs[0].source == "`tests/endpoint/commands/test_docgen.py` (`Holder`)"
     assert [(key.name, key.default) for key in docs[1].keys] == [("url", "**required**"), ("retries", "`3`")]
 
 

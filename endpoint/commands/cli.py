@@ -63,7 +63,7 @@ VERBS: dict[str, Verb] = {
     "serve": Verb(
         "endpoint.web.server", "serve the signed callback and APS endpoint", listens=True, signs=True
     ),
-    "migrate": Verb("endpoint.migrate_cmd", "create or upgrade the database schema and exit"),
+    "migrate": Verb("endpoint.commands.migrate", "create or upgrade the database schema and exit"),
     "push": Verb("endpoint.outbox.push_cmd", "deliver the outbox (and ingest the spool) to the Acronis API"),
     "outbox": Verb(
         "endpoint.outbox.outbox_cmd", "operator view of the outbox: list | show | retry | purge | demo"
@@ -73,7 +73,9 @@ VERBS: dict[str, Verb] = {
         "run the local development stack with demo data; status | stop | restart NAME act on it",
         listens=True,
     ),
-    "doctor": Verb("endpoint.doctor", "check config, database, proxy, controller and Acronis reachability"),
+    "doctor": Verb(
+        "endpoint.commands.doctor", "check config, database, proxy, controller and Acronis reachability"
+    ),
 }
 COMMANDS = {name: (verb.module, verb.help) for name, verb in VERBS.items()}  # name -> (module, help)
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)'")
@@ -176,7 +178,7 @@ def main(
     except Exception as e:
         if args.debug:
             raise
-        from endpoint.problems import explain  # only when something went wrong
+        from endpoint.commands.problems import explain  # only when something went wrong
 
         problem = explain(e, settings)
         if problem is None:

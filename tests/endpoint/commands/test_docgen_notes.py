@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from endpoint import docgen
+from endpoint.commands import docgen
+from endpoint.commands.docgen_notes import FIELD_NOTES, INTRO, SECTION_NOTES
 from endpoint.config.settings import ENV_PREFIX, section_types
-from endpoint.docgen_notes import FIELD_NOTES, INTRO, SECTION_NOTES
 
 
 def test_every_note_names_a_setting_or_section_that_exists() -> None:
