@@ -45,7 +45,9 @@ class DatabaseSettings:
     # commits, i.e. recently accepted nonces. "full" closes that replay window at a per-commit fsync.
     sqlite_synchronous: str = "normal"
     # Seconds between WAL checkpoints on the endpoint's background thread (models/checkpointer.py), so
-    # no request pays for one; 0 leaves them to SQLite, inside the commit that fills the WAL.
+    # no request pays for one. SQLite's own, inside a commit, then happen only past 10,000 WAL pages (a
+    # safety net; also in processes without the thread: the outbox worker, CLI commands). 0: SQLite's
+    # default, a checkpoint inside the commit that fills 1,000 pages.
     sqlite_checkpoint_interval: float = 0.1
     # PostgreSQL: the hot queries prepared once per connection (parsed and planned once); switch off
     # behind a pooler in transaction mode (pgbouncer), which cannot keep prepared statements.
