@@ -20,10 +20,10 @@ from endpoint.callbacks.envelope import parse_callback_request
 from endpoint.callbacks.responses import CallbackResponse
 from endpoint.runtime import Runtime, build_runtime
 from models.db import DatabaseSettings
-from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy
 from tests.support.builders import CONSUMER_KEY, PUBLIC_URL, cyberapp_auth, make_settings, sign
 from tests.support.gateway_tokens import jwks, public_jwk
 from tests.support.live_endpoint import CALLBACK_PREFIX, EMPTY_TYPE, ENDPOINT_ID
+from tests.support.two_partner_tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy
 
 
 @pytest.fixture

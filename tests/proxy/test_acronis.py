@@ -16,7 +16,6 @@ from proxy.acronis import AcronisClient, Datacenter
 from proxy.errors import ApiRejected, ApiUnavailable, AuthFailure, Interrupted, ProxyFailure, TransportTimeout
 from proxy.session import ProxySettings, build_session
 from proxy.transport import parse_retry_after
-from tests.proxy.stubs import StubAdapter
 from tests.support.simulator_processes import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -26,6 +25,7 @@ from tests.support.simulator_processes import (
     free_port,
     wait_until,
 )
+from tests.support.stub_adapter import StubAdapter
 
 TENANT = "0dd47bbb-d065-447f-ab7c-06e05887078b"
 ALERT = {

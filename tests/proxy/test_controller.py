@@ -17,8 +17,8 @@ from proxy.session import ProxySettings, build_session
 from simulators.controller.server import ControllerServer
 from simulators.controller.verify import Verifier
 from simulators.forward_proxy import ForwardProxy
-from tests.proxy.stubs import StubAdapter
 from tests.support.simulator_processes import Tls
+from tests.support.stub_adapter import StubAdapter
 
 KEY = "acme-3f9c0e7d2b6a4c1e8d5f7a9b0c2e4d6f"
 SECRET = "s3cr3t-" + "b" * 40

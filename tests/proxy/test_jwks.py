@@ -12,9 +12,9 @@ import requests
 from proxy.errors import TransportError
 from proxy.jwks import JwksRefused, fetch_jwks
 from proxy.session import ProxySettings, build_session
-from tests.proxy.stubs import StubAdapter
 from tests.support.gateway_tokens import JwksServer, jwks, public_jwk
 from tests.support.simulator_processes import Tls, free_port, make_tls
+from tests.support.stub_adapter import StubAdapter
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from requests.utils import get_auth_from_url
 from proxy.errors import ConnectorConfigError, DirectEgressRefused, ProxyFailure, SecretNotSet
 from proxy.session import ProxySettings, build_session, user_agent
 from simulators.forward_proxy import ForwardProxy
-from tests.proxy.stubs import StubAdapter
 from tests.support.simulator_processes import (
     PROXY_PASSWORD,
     PROXY_USER,
@@ -23,6 +22,7 @@ from tests.support.simulator_processes import (
     free_port,
     make_tls,
 )
+from tests.support.stub_adapter import StubAdapter
 
 PROXY = "http://proxy.internal:3128"
 

@@ -14,7 +14,7 @@ from endpoint.aps.outbound import Outbound
 from endpoint.outbox.settings import AcronisSettings, DatacenterSettings
 from proxy.controller import ControllerClient
 from proxy.session import ProxySettings
-from tests.endpoint.aps import CONTROLLER_URI, INSTANCE_ID, StubController, aps_settings
+from tests.support.aps_builders import CONTROLLER_URI, INSTANCE_ID, StubController, aps_settings
 from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET
 from tests.support.simulator_processes import free_port
 

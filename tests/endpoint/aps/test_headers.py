@@ -6,7 +6,7 @@ import pytest
 
 from endpoint.aps.headers import allowed, controller_base, parse_aps_headers, transaction_id
 from endpoint.errors import PayloadError
-from tests.endpoint.aps import CONTROLLER_URI, INSTANCE_ID, aps_settings
+from tests.support.aps_builders import CONTROLLER_URI, INSTANCE_ID, aps_settings
 
 
 def values(**overrides: str | list[str] | None) -> dict[str, list[str]]:

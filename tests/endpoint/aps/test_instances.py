@@ -11,7 +11,14 @@ from endpoint.aps.payloads import AppInput
 from endpoint.errors import AuthenticationFailed, Conflict, NotFound, PayloadError, Unavailable
 from models import ApsInstance, ApsResource
 from models.aps import REMOVED, TENANT
-from tests.endpoint.aps import APP_TYPE, CONTROLLER_URI, INSTANCE_ID, bound_instance, consumer, headers
+from tests.support.aps_builders import (
+    APP_TYPE,
+    CONTROLLER_URI,
+    INSTANCE_ID,
+    bound_instance,
+    consumer,
+    headers,
+)
 from tests.support.builders import create_consumer, create_org
 
 OTHER_INSTANCE = "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f"

@@ -13,7 +13,7 @@ from endpoint.aps.context import Outcome
 from models import ApsJob
 from models.aps import DONE, FAILED, PENDING, RUNNING
 from models.db import utcnow
-from tests.endpoint.aps import INSTANCE_ID, Bound, aps_settings, bound_instance
+from tests.support.aps_builders import INSTANCE_ID, Bound, aps_settings, bound_instance
 
 RESOURCE = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 OP = "tenants.provision"

@@ -13,7 +13,7 @@ from endpoint.aps.payloads import AdminInput, TenantInput
 from endpoint.aps.users import USAGE_SYNC
 from proxy.controller import ControllerClient
 from proxy.errors import ApiUnavailable
-from tests.endpoint.aps import (
+from tests.support.aps_builders import (
     CONTROLLER_URI,
     INSTANCE_ID,
     TENANT_TYPE,

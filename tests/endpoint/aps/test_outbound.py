@@ -7,7 +7,7 @@ import pytest
 from endpoint.aps.outbound import Outbound
 from proxy.errors import ConnectorConfigError
 from proxy.session import ProxySession, ProxySettings
-from tests.endpoint.aps import aps_settings
+from tests.support.aps_builders import aps_settings
 
 
 def test_the_session_is_built_once_on_first_use() -> None:

@@ -17,7 +17,7 @@ from endpoint.aps.payloads import (
     parse_version,
 )
 from endpoint.errors import PayloadError
-from tests.endpoint.aps import APP_TYPE, INSTANCE_ID, tenant_body, user_body
+from tests.support.aps_builders import APP_TYPE, INSTANCE_ID, tenant_body, user_body
 
 TENANT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 

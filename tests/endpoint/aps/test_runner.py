@@ -21,7 +21,14 @@ from models.aps import DONE, FAILED, PENDING, RUNNING
 from models.db import utcnow
 from proxy.errors import ApiUnavailable, ConnectorConfigError, ProxyFailure, TransportError
 from proxy.session import ProxySettings
-from tests.endpoint.aps import INSTANCE_ID, TENANT_TYPE, Bound, StubController, aps_settings, bound_instance
+from tests.support.aps_builders import (
+    INSTANCE_ID,
+    TENANT_TYPE,
+    Bound,
+    StubController,
+    aps_settings,
+    bound_instance,
+)
 from tests.support.builders import create_user
 
 ACCOUNT = "a0000000-0000-4000-8000-000000000001"

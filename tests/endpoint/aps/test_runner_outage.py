@@ -24,7 +24,14 @@ from endpoint.errors import Unavailable
 from models import ApsJob
 from models.aps import PENDING, RUNNING
 from proxy.session import ProxySettings
-from tests.endpoint.aps import INSTANCE_ID, TENANT_TYPE, Bound, StubController, aps_settings, bound_instance
+from tests.support.aps_builders import (
+    INSTANCE_ID,
+    TENANT_TYPE,
+    Bound,
+    StubController,
+    aps_settings,
+    bound_instance,
+)
 
 ACCOUNT = "a0000000-0000-4000-8000-000000000001"
 

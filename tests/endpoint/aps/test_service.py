@@ -24,7 +24,7 @@ from endpoint.work.executors import DatabaseRunner
 from models import ApsJob, ApsResource
 from models.aps import DONE
 from models.db import DatabaseSettings
-from tests.endpoint.aps import TENANT_TYPE, Bound, StubController, aps_settings, bound_instance
+from tests.support.aps_builders import TENANT_TYPE, Bound, StubController, aps_settings, bound_instance
 from tests.support.builders import create_user, make_settings
 
 ACCOUNT = "a0000000-0000-4000-8000-000000000001"

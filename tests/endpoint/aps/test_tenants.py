@@ -12,7 +12,7 @@ from endpoint.aps.payloads import AdminInput, TenantInput, TenantUpdate
 from endpoint.errors import Conflict, Forbidden, NotFound
 from endpoint.tenancy.subtrees import target_customer
 from models import CUSTOMER, ApsResource, Organization, OrganizationMapping, User
-from tests.endpoint.aps import TENANT_TYPE, bound_instance
+from tests.support.aps_builders import TENANT_TYPE, bound_instance
 from tests.support.builders import create_user
 
 OTHER_INSTANCE = "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f"

@@ -13,7 +13,7 @@ from endpoint.aps.context import Outcome
 from endpoint.aps.operations import OPERATIONS, UsagePushInFlight
 from endpoint.aps.payloads import AdminInput, TenantInput
 from endpoint.aps.users import USAGE_SYNC
-from tests.endpoint.aps import INSTANCE_ID, TENANT_TYPE, Bound, bound_instance
+from tests.support.aps_builders import INSTANCE_ID, TENANT_TYPE, Bound, bound_instance
 
 
 @pytest.fixture

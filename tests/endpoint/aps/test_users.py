@@ -12,7 +12,7 @@ from endpoint.aps.payloads import TenantInput, UserInput, UserUpdate
 from endpoint.errors import Conflict, Forbidden, NotFound
 from models import ApsJob, ApsResource, User
 from models.aps import PENDING
-from tests.endpoint.aps import TENANT_TYPE, USER_TYPE, Bound, bound_instance
+from tests.support.aps_builders import TENANT_TYPE, USER_TYPE, Bound, bound_instance
 
 
 @pytest.fixture

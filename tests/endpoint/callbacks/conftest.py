@@ -10,8 +10,8 @@ import pytest
 from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.work.executors import DatabaseRunner
 from models import Organization
-from tests.endpoint.callbacks import RecordingHasher, World, build_world
 from tests.support.builders import create_org
+from tests.support.callback_builders import RecordingHasher, World, build_world
 
 
 @pytest.fixture

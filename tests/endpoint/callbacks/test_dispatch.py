@@ -13,7 +13,7 @@ from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.callbacks.envelope import Envelope
 from endpoint.errors import Conflict, Forbidden, NotFound, PayloadError
 from models import OrganizationMapping, RequestLedger, User
-from tests.endpoint.callbacks import (
+from tests.support.callback_builders import (
     CREATE,
     FREE_TENANT,
     OTHER_CUSTOMER_TENANT,

@@ -9,7 +9,8 @@ import pytest
 from endpoint.callbacks import enablement
 from endpoint.errors import Conflict, Forbidden
 from models import Organization, OrganizationMapping
-from tests.endpoint.callbacks import (
+from tests.support.builders import DATACENTER, create_customer, create_org, map_org
+from tests.support.callback_builders import (
     FREE_TENANT,
     OTHER_CUSTOMER_TENANT,
     OTHER_TENANT,
@@ -19,7 +20,6 @@ from tests.endpoint.callbacks import (
     World,
     snapshot,
 )
-from tests.support.builders import DATACENTER, create_customer, create_org, map_org
 
 
 def mapped_to(org: Organization) -> str | None:

@@ -10,7 +10,13 @@ import pytest
 from endpoint.callbacks.envelope import MAX_DEPTH, Envelope, MalformedCallback, parse_callback_request
 from endpoint.errors import PayloadError
 from endpoint.parsing import strict_json
-from tests.endpoint.callbacks import ENDPOINT_ID, POSTMAN_PARTNER, POSTMAN_PARTNER_TENANT, body, context
+from tests.support.callback_builders import (
+    ENDPOINT_ID,
+    POSTMAN_PARTNER,
+    POSTMAN_PARTNER_TENANT,
+    body,
+    context,
+)
 
 REQUEST_ID = "7f1c2d9e-5b7a-4a61-9a8e-3c2b1d0e9f11"
 

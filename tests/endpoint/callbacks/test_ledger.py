@@ -19,7 +19,7 @@ from endpoint.errors import Conflict
 from endpoint.work.executors import DatabaseRunner
 from models import RequestLedger, User, db
 from models.db import utcnow
-from tests.endpoint.callbacks import (
+from tests.support.callback_builders import (
     CREATE,
     POSTMAN_USER,
     RESET,

@@ -10,7 +10,8 @@ from endpoint.callbacks import mapping
 from endpoint.errors import Conflict, Forbidden, PayloadError
 from endpoint.tenancy import mappings
 from models import Organization, OrganizationMapping
-from tests.endpoint.callbacks import (
+from tests.support.builders import DATACENTER, create_customer, create_org, map_org
+from tests.support.callback_builders import (
     DEEP_TENANT,
     FAR_TENANT,
     FREE_TENANT,
@@ -25,7 +26,6 @@ from tests.endpoint.callbacks import (
     World,
     snapshot,
 )
-from tests.support.builders import DATACENTER, create_customer, create_org, map_org
 
 NOT_ENABLED = "The partner is not enabled."
 HELD = "An Acronis tenant in this request is already mapped to another organization."

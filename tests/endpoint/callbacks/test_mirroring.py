@@ -18,7 +18,6 @@ from endpoint.errors import Conflict, Forbidden, PayloadError, Unavailable
 from endpoint.work.executors import DatabaseRunner
 from models import CUSTOMER, PARTNER, Organization, RequestLedger, User
 from models.mirroring import MirroredTenant
-from tests.endpoint.callbacks import POSTMAN_PARTNER_TENANT, RecordingHasher, World, send
 from tests.endpoint.callbacks.mirrored import (
     C1,
     C2,
@@ -43,6 +42,7 @@ from tests.endpoint.callbacks.mirrored import (
     snapshot,
 )
 from tests.support.builders import DATACENTER, create_customer, create_org, create_user
+from tests.support.callback_builders import POSTMAN_PARTNER_TENANT, RecordingHasher, World, send
 
 OTHER_DC = "https://us2-cloud.acronis.com"
 

@@ -12,7 +12,6 @@ from endpoint.callbacks.dispatch import CallbackDispatcher
 from endpoint.errors import Conflict, Forbidden, PayloadError
 from models import CUSTOMER, Organization, User
 from models.mirroring import MirroredTenant
-from tests.endpoint.callbacks import POSTMAN_PARTNER_TENANT, POSTMAN_USERS_TENANT, World
 from tests.endpoint.callbacks.mirrored import (
     C1,
     C2,
@@ -35,6 +34,7 @@ from tests.endpoint.callbacks.mirrored import (
     snapshot,
 )
 from tests.support.builders import DATACENTER, create_user
+from tests.support.callback_builders import POSTMAN_PARTNER_TENANT, POSTMAN_USERS_TENANT, World
 
 OTHER_DC = "https://us2-cloud.acronis.com"
 

@@ -12,7 +12,8 @@ import pytest
 from endpoint.callbacks import users
 from endpoint.errors import Conflict, Forbidden, NotFound, PayloadError
 from models import User
-from tests.endpoint.callbacks import (
+from tests.support.builders import fast_hasher
+from tests.support.callback_builders import (
     DEEP_TENANT,
     DISABLED_TENANT,
     FREE_TENANT,
@@ -24,7 +25,6 @@ from tests.endpoint.callbacks import (
     World,
     snapshot,
 )
-from tests.support.builders import fast_hasher
 
 IDOR_TENANTS = {
     "another partner's customer": OTHER_CUSTOMER_TENANT,

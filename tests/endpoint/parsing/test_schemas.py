@@ -29,7 +29,8 @@ from endpoint.parsing.schemas import (
     is_rfc3339,
     is_uuid,
 )
-from tests.endpoint.callbacks import (
+from tests.support.builders import DATACENTER
+from tests.support.callback_builders import (
     ENDPOINT_ID,
     POSTMAN_CUSTOMER,
     POSTMAN_CUSTOMER_TENANT,
@@ -42,7 +43,6 @@ from tests.endpoint.callbacks import (
     context,
     request_type,
 )
-from tests.support.builders import DATACENTER
 
 ENABLEMENT = compile_schema(ENABLEMENT_WRITE_PAYLOAD)
 MAPPING = compile_schema(MAPPING_WRITE_PAYLOAD)

@@ -10,7 +10,7 @@ import pytest
 from endpoint.provisioning.keys import describe_age, list_keys, revoke, rotate
 from models import Consumer
 from models.db import utcnow
-from tests.endpoint.aps import bound_instance
+from tests.support.aps_builders import bound_instance
 from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, create_consumer
 
 DAY = dt.timedelta(hours=24)

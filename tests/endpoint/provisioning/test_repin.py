@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from models import ApsInstance, db
-from tests.endpoint.aps import CONTROLLER_URI, INSTANCE_ID, bound_instance
 from tests.endpoint.provisioning.conftest import Run
+from tests.support.aps_builders import CONTROLLER_URI, INSTANCE_ID, bound_instance
 
 NEW = "https://APSC2.example.net:6308"
 

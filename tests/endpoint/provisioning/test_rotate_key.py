@@ -14,8 +14,8 @@ import pytest
 from endpoint.aps.settings import ApsSettings
 from models import ConsumerSecret, db
 from models.db import DatabaseSettings, init_database, utcnow
-from tests.endpoint.aps import APP_TYPE, CONTROLLER_URI, FAST
 from tests.endpoint.provisioning.conftest import Run, read
+from tests.support.aps_builders import APP_TYPE, CONTROLLER_URI, FAST
 from tests.support.builders import make_settings
 from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 

@@ -15,7 +15,6 @@ from endpoint.auth.jwt_settings import AcronisJwtSettings
 from endpoint.config.settings import Settings
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
-from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A
 from tests.support.builders import DATACENTER, cyberapp_auth, make_settings
 from tests.support.gateway_tokens import JwksServer
 from tests.support.live_endpoint import (
@@ -27,6 +26,7 @@ from tests.support.live_endpoint import (
     live_endpoint,
 )
 from tests.support.simulator_processes import Tls
+from tests.support.two_partner_tenancy import ADMIN_PASSWORD, TENANT_A
 
 V11_ENDPOINT = "cti.a.p.acgw.endpoint.v1.1~vendor.app.endpoint.v1.1"
 

@@ -18,8 +18,7 @@ from models import ApsInstance, ApsJob, Organization, User
 from models.db import DatabaseSettings
 from proxy.session import ProxySettings
 from simulators.controller.server import ControllerServer
-from tests.endpoint.aps import APP_TYPE, FAST, TENANT_TYPE, USER_TYPE
-from tests.endpoint.web.tenancy import snapshot
+from tests.support.aps_builders import APP_TYPE, FAST, TENANT_TYPE, USER_TYPE
 from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
@@ -31,6 +30,7 @@ from tests.support.builders import (
 )
 from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 from tests.support.simulator_processes import Tls, make_tls
+from tests.support.two_partner_tenancy import snapshot
 
 INSTANCE = "5d1e4c2a-8f3b-4a6d-9c7e-1b2a3c4d5e6f"
 OTHER_KEY = "acme-00000000000000000000000000000000"

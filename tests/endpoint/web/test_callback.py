@@ -22,7 +22,6 @@ from endpoint.callbacks.settings import CallbacksSettings
 from models import Nonce, Organization, OrganizationMapping, RequestLedger, User
 from models.db import DatabaseSettings
 from tests.endpoint.web.gateway import V11_ENDPOINT, bearer_callback, gateway_endpoint, gateway_settings
-from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy, snapshot
 from tests.support.builders import CONSUMER_SECRET, PUBLIC_URL, cyberapp_auth, make_settings, sign
 from tests.support.gateway_tokens import (
     OTHER_ENDPOINT,
@@ -35,6 +34,7 @@ from tests.support.gateway_tokens import (
 )
 from tests.support.live_endpoint import CALLBACK_PREFIX, ENDPOINT_ID, LiveEndpoint, live_endpoint
 from tests.support.simulator_processes import Tls, make_tls
+from tests.support.two_partner_tenancy import ADMIN_PASSWORD, TENANT_A, Tenancy, build_tenancy, snapshot
 
 UUID_CHARS = set("0123456789abcdef-")
 RESPONSE_PREFIX = "cti.a.p.acgw.response.v1.0~"

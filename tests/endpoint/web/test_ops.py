@@ -21,10 +21,10 @@ from endpoint.config.settings import Settings
 from endpoint.observability.metrics import MetricsSettings
 from endpoint.web.server import serve
 from models.db import DatabaseSettings
-from tests.endpoint.web.tenancy import ADMIN_PASSWORD, build_tenancy
 from tests.support.builders import PUBLIC_URL, make_settings
 from tests.support.live_endpoint import LiveEndpoint
 from tests.support.simulator_processes import free_port, wait_until
+from tests.support.two_partner_tenancy import ADMIN_PASSWORD, build_tenancy
 
 ROOT = Path(__file__).resolve().parents[3]
 

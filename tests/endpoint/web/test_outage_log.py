@@ -20,9 +20,9 @@ import pytest
 from endpoint.config.sections import LoggingSettings
 from endpoint.observability.logsetup import RejectionSampler, configure_logging
 from models.db import DatabaseSettings
-from tests.endpoint.web.tenancy import build_tenancy
 from tests.support.builders import make_settings
 from tests.support.live_endpoint import LiveEndpoint, live_endpoint
+from tests.support.two_partner_tenancy import build_tenancy
 
 VERBATIM = 2
 REQUESTS = 30

@@ -22,10 +22,10 @@ import pytest
 import requests
 
 from models.db import DatabaseSettings
-from tests.endpoint.web.tenancy import ADMIN_PASSWORD, TENANT_A, build_tenancy
 from tests.support.builders import DATACENTER, PUBLIC_URL, cyberapp_auth, sign
 from tests.support.live_endpoint import CALLBACK_PREFIX, ENDPOINT_ID
 from tests.support.simulator_processes import free_port, wait_until
+from tests.support.two_partner_tenancy import ADMIN_PASSWORD, TENANT_A, build_tenancy
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from models.db import DatabaseSettings
-from tests.endpoint.web.tenancy import TENANT_A, build_tenancy
 from tests.support.builders import CONSUMER_KEY, make_settings
 from tests.support.live_endpoint import LiveEndpoint, live_endpoint
+from tests.support.two_partner_tenancy import TENANT_A, build_tenancy
 
 BASE_FIELDS = {"method", "path", "status", "ms", "correlation", "client"}
 

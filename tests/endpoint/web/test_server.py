@@ -23,10 +23,10 @@ from endpoint.web.server import build_server, run, serve
 from models import Nonce, db
 from models.db import DatabaseSettings
 from tests.endpoint.web.gateway import bearer_callback, gateway_endpoint, gateway_settings, wait_jwks
-from tests.endpoint.web.tenancy import build_tenancy
 from tests.support.builders import PUBLIC_URL, create_consumer, make_settings, sign
 from tests.support.gateway_tokens import JwksServer, jwks, public_jwk, token
 from tests.support.simulator_processes import Tls, make_tls
+from tests.support.two_partner_tenancy import build_tenancy
 
 LOGGERS = ("", "oauthlib", "peewee", "tornado.access")
 

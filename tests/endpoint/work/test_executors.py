@@ -18,11 +18,11 @@ from endpoint.errors import Unavailable
 from endpoint.work.executors import DatabaseRunner, cpu_threads
 from models import Consumer, db, init_database
 from models.db import DatabaseSettings, unit_of_work
-from tests.endpoint.web.tenancy import build_tenancy
 from tests.support.builders import make_settings
 from tests.support.databases import database_name, kill_sessions
 from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 from tests.support.postgres_restart import restart_blocker, restart_postgresql
+from tests.support.two_partner_tenancy import build_tenancy
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from simulators.controller.scenarios import ScenarioRun
 from simulators.controller.server import ControllerServer
 from simulators.controller.signing import ControllerSigner, Instance
 from simulators.forward_proxy import ForwardProxy
-from tests.endpoint.aps import FAST
+from tests.support.aps_builders import FAST
 from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET, PUBLIC_URL, make_settings
 from tests.support.live_endpoint import LiveEndpoint, live_endpoint
 from tests.support.simulator_processes import Tls

@@ -13,7 +13,7 @@ from endpoint.aps.settings import ApsSettings
 from models.db import DatabaseSettings
 from simulators.controller.cli import main
 from simulators.controller.server import ControllerServer
-from tests.endpoint.aps import FAST
+from tests.support.aps_builders import FAST
 from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,

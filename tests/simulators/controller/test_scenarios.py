@@ -36,10 +36,10 @@ from simulators.controller.scenarios import (
     lifecycle,
     provision_tenant,
 )
-from tests.endpoint.web.tenancy import snapshot
 from tests.simulators.controller.stack import ACCOUNT_ID, SECRETS_REFRESH, Rig, build_rig
 from tests.support.builders import CONSUMER_KEY, create_consumer, create_org
 from tests.support.simulator_processes import Tls
+from tests.support.two_partner_tenancy import snapshot
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import requests
 from endpoint.aps.settings import ApsSettings
 from models import ApsInstance
 from models.db import DatabaseSettings
-from tests.endpoint.aps import FAST
+from tests.support.aps_builders import FAST
 from tests.support.builders import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
