@@ -69,7 +69,7 @@ VERBS: dict[str, Verb] = {
         "endpoint.outbox.outbox_cmd", "operator view of the outbox: list | show | retry | purge | demo"
     ),
     "stack": Verb(
-        "endpoint.devstack.stack_cmd",
+        "simulators.devstack.stack_cmd",
         "run the local development stack with demo data; status | stop | restart NAME act on it",
         listens=True,
     ),

@@ -11,7 +11,7 @@ from typing import Any
 from simulators.controller.scenarios import SCENARIOS, ScenarioRun
 from simulators.controller.signing import ControllerSigner
 
-# The controller name the local stack's outbound proxy routes to the simulator (endpoint/devstack).
+# The controller name the local stack's outbound proxy routes to the simulator (simulators/devstack/).
 DEFAULT_CONTROLLER_URI = "https://controller.example.net:6308/"
 
 

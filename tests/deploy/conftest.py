@@ -26,8 +26,8 @@ import pytest
 import requests
 import trustme
 
-from endpoint.devstack.components import child_env
-from endpoint.devstack.supervisor import Supervisor
+from simulators.devstack.components import child_env
+from simulators.devstack.supervisor import Supervisor
 from tests.deploy import proxies
 from tests.deploy.proxies import ACRONIS_HOST, CONTROLLER_HOST, PROXY_USER, free_port
 

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from endpoint.devstack.supervisor import Supervisor
+from simulators.devstack.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "deploy" / "nginx" / "connector.conf"

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from endpoint.devstack.components import MITMDUMP
-from endpoint.devstack.layout import REPO, StackOptions
-from endpoint.devstack.stack import LocalStack
+from simulators.devstack.components import MITMDUMP
+from simulators.devstack.layout import REPO, StackOptions
+from simulators.devstack.stack import LocalStack
 
 
 def free_ports(count: int) -> list[int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.devstack.layout import REPO
+from simulators.devstack.layout import REPO
 from tests.e2e.conftest import free_ports, wait_until
 
 pytestmark = pytest.mark.e2e

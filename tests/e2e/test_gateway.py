@@ -14,9 +14,9 @@ import time
 import pytest
 import requests
 
-from endpoint.devstack import components
-from endpoint.devstack.layout import GATEWAY_LOGIN, REPO
-from endpoint.devstack.summary import print_summary
+from simulators.devstack import components
+from simulators.devstack.layout import GATEWAY_LOGIN, REPO
+from simulators.devstack.summary import print_summary
 from tests.e2e.conftest import Rig, wait_until
 
 REFETCH_INTERVAL = 60.0  # an unknown kid makes the endpoint refetch at most once a minute

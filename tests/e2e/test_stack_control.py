@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from endpoint.devstack import control
-from endpoint.devstack.components import MITMWEB
-from endpoint.devstack.layout import REPO, StackFiles
-from endpoint.devstack.supervisor import port_is_free
+from simulators.devstack import control
+from simulators.devstack.components import MITMWEB
+from simulators.devstack.layout import REPO, StackFiles
+from simulators.devstack.supervisor import port_is_free
 from tests.e2e.conftest import free_ports, wait_until
 
 PORT_FLAGS = (

@@ -18,9 +18,9 @@ import threading
 import time
 from pathlib import Path
 
-from endpoint.devstack import control
-from endpoint.devstack.stack import REPO, StackOptions, run_stack
-from endpoint.devstack.supervisor import port_is_free
+from simulators.devstack import control
+from simulators.devstack.stack import REPO, StackOptions, run_stack
+from simulators.devstack.supervisor import port_is_free
 
 
 def free_port() -> int:

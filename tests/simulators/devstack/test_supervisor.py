@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.devstack.supervisor import StackError, Supervisor, port_is_free, require_free_ports
+from simulators.devstack.supervisor import StackError, Supervisor, port_is_free, require_free_ports
 
 
 def free_port() -> int:
@@ -138,7 +138,7 @@ def test_a_port_in_time_wait_is_free() -> None:
 def test_children_die_with_a_supervisor_that_is_killed(tmp_path: Path) -> None:
     """kill -9 leaves no chance to clean up: the kernel's parent-death signal stops the children."""
     script = (
-        "import sys, time; from pathlib import Path; from endpoint.devstack.supervisor import Supervisor;"
+        "import sys, time; from pathlib import Path; from simulators.devstack.supervisor import Supervisor;"
         f"s = Supervisor(Path({str(tmp_path)!r}));"
         "c = s.start('sleeper', [sys.executable, '-c', 'import time; time.sleep(120)']);"
         "print(c.process.pid, flush=True); time.sleep(120)"

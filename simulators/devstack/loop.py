@@ -7,14 +7,14 @@ import queue
 import threading
 from typing import TYPE_CHECKING
 
-from endpoint.devstack.components import OUTBOUND
-from endpoint.devstack.control import ControlServer, Request
-from endpoint.devstack.layout import REPO, StackOptions, shown
-from endpoint.devstack.liveview import LiveView
-from endpoint.devstack.supervisor import StackError
+from simulators.devstack.components import OUTBOUND
+from simulators.devstack.control import ControlServer, Request
+from simulators.devstack.layout import REPO, StackOptions, shown
+from simulators.devstack.liveview import LiveView
+from simulators.devstack.supervisor import StackError
 
 if TYPE_CHECKING:
-    from endpoint.devstack.stack import LocalStack
+    from simulators.devstack.stack import LocalStack
 
 
 class Loop:

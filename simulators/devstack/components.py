@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from endpoint.devstack.layout import (
+from simulators.devstack.layout import (
     ACRONIS_DC,
     CONTROLLER_URI,
     JWKS_URL,
@@ -19,7 +19,7 @@ from endpoint.devstack.layout import (
     StackFiles,
     StackOptions,
 )
-from endpoint.devstack.supervisor import StackError
+from simulators.devstack.supervisor import StackError
 
 MITMDUMP = REPO / ".venv-mitm" / "bin" / "mitmdump"
 MITMWEB = REPO / ".venv-mitm" / "bin" / "mitmweb"

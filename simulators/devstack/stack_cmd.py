@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from endpoint.config.settings import Settings
-from endpoint.devstack import control
-from endpoint.devstack.layout import CALLBACK_AUTH, REPO
-from endpoint.devstack.stack import StackOptions, run_stack
+from simulators.devstack import control
+from simulators.devstack.layout import CALLBACK_AUTH, REPO
+from simulators.devstack.stack import StackOptions, run_stack
 
 ACTIONS = ("up", "status", "stop", "restart", "start")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from endpoint.devstack.layout import StackFiles
-from endpoint.devstack.liveview import LiveView, colour_wanted
+from simulators.devstack.layout import StackFiles
+from simulators.devstack.liveview import LiveView, colour_wanted
 
 
 def audit(ts: str, method: str, host: str, path: str, status: int | None, **extra: Any) -> str:

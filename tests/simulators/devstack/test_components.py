@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.devstack import components
-from endpoint.devstack.layout import StackFiles, StackOptions
-from endpoint.devstack.supervisor import StackError
+from simulators.devstack import components
+from simulators.devstack.layout import StackFiles, StackOptions
+from simulators.devstack.supervisor import StackError
 
 OPTIONS, FILES = StackOptions(), StackFiles(Path("/data"))
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from endpoint.devstack import stack_cmd
-from endpoint.devstack.stack import StackOptions
+from simulators.devstack import stack_cmd
+from simulators.devstack.stack import StackOptions
 from tests.support.builders import make_settings
 
 

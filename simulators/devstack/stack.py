@@ -19,10 +19,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from endpoint.devstack import components, gateway
-from endpoint.devstack.components import OUTBOUND, child_env
-from endpoint.devstack.control import ControlError, ControlServer, PidLock
-from endpoint.devstack.layout import (
+from simulators.devstack import components, gateway
+from simulators.devstack.components import OUTBOUND, child_env
+from simulators.devstack.control import ControlError, ControlServer, PidLock
+from simulators.devstack.layout import (
     REPO,
     StackFiles,
     StackOptions,
@@ -31,10 +31,10 @@ from endpoint.devstack.layout import (
     shown,
     write_config,
 )
-from endpoint.devstack.liveview import LiveView
-from endpoint.devstack.loop import Loop
-from endpoint.devstack.summary import print_summary, say
-from endpoint.devstack.supervisor import StackError, Supervisor, require_free_ports
+from simulators.devstack.liveview import LiveView
+from simulators.devstack.loop import Loop
+from simulators.devstack.summary import print_summary, say
+from simulators.devstack.supervisor import StackError, Supervisor, require_free_ports
 
 _QUEUED = re.compile(r"demo: (\d+) item")
 
@@ -80,7 +80,7 @@ class LocalStack:
         if options.jwt:
             _run_once(
                 "gateway-partner",
-                [sys.executable, "-m", "endpoint.devstack.gateway", "--config", str(files.config)],
+                [sys.executable, "-m", "simulators.devstack.gateway", "--config", str(files.config)],
                 files,
                 {gateway.PASSWORD_ENV: gateway_partner_password(files)},
             )

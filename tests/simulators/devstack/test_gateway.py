@@ -8,12 +8,12 @@ import pytest
 
 from endpoint.auth.passwords import make_hasher
 from endpoint.config.settings import load_settings
-from endpoint.devstack import gateway
-from endpoint.devstack.layout import GATEWAY_LOGIN, StackFiles, StackOptions
 from endpoint.provisioning.demo import POSTMAN_PARTNER_ID, seed_demo
 from endpoint.provisioning.tenancy import ensure_root_partner
 from models import Organization, User, init_database, migrate
 from models.db import DatabaseSettings
+from simulators.devstack import gateway
+from simulators.devstack.layout import GATEWAY_LOGIN, StackFiles, StackOptions
 
 FAST = "argon2_time_cost = 1\nargon2_memory_kib = 1024\nargon2_parallelism = 1\n"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from endpoint.devstack import control
-from endpoint.devstack.control import ControlError, ControlServer, PidLock
+from simulators.devstack import control
+from simulators.devstack.control import ControlError, ControlServer, PidLock
 
 
 def test_one_supervisor_per_data_directory(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_a_killed_supervisors_pid_file_does_not_count(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from endpoint.devstack.control import PidLock;"
+            "import sys, time; from pathlib import Path; from simulators.devstack.control import PidLock;"
             f"PidLock(Path({str(tmp_path)!r})).acquire(); print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from endpoint.devstack.layout import StackFiles, StackOptions
-from endpoint.devstack.summary import print_summary
+from simulators.devstack.layout import StackFiles, StackOptions
+from simulators.devstack.summary import print_summary
 
 
 def test_the_summary_of_each_gateway_mode() -> None:

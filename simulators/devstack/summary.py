@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from endpoint.devstack import components, gateway
-from endpoint.devstack.layout import (
+from simulators.devstack import components, gateway
+from simulators.devstack.layout import (
     ACRONIS_DC,
     CONTROLLER_URI,
     DEMO_TENANT,

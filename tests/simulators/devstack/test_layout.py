@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from endpoint.config.settings import load_settings
-from endpoint.devstack.components import ACCOUNT_DELAY
-from endpoint.devstack.layout import (
+from endpoint.provisioning.demo import POSTMAN_PARTNER_ID
+from simulators.devstack.components import ACCOUNT_DELAY
+from simulators.devstack.layout import (
     ACRONIS_DC,
     CONTROLLER_URI,
     ENDPOINT_IDS,
@@ -24,7 +25,6 @@ from endpoint.devstack.layout import (
     shown,
     write_config,
 )
-from endpoint.provisioning.demo import POSTMAN_PARTNER_ID
 
 
 def test_proxied_config_routes_everything_through_the_outbound_proxy(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ It therefore runs as the admin of a demo sub-partner ("Reseller North"), never o
 customer mapping the demo's users_read call relies on. That admin is created here, once, with a password
 generated on the first start and kept owner-only in the data directory, like the demo admin's.
 
-    python -m endpoint.devstack.gateway --config var/local/connector.toml --login reseller-admin
+    python -m simulators.devstack.gateway --config var/local/connector.toml --login reseller-admin
     (password from $CONNECTOR_GATEWAY_PARTNER_PASSWORD)
 """
 
@@ -19,7 +19,9 @@ from collections.abc import Sequence
 
 from endpoint.auth.passwords import make_hasher
 from endpoint.config.settings import load_settings
-from endpoint.devstack.layout import (
+from endpoint.provisioning.tenancy import ensure_admin
+from models import PARTNER, Organization, init_database
+from simulators.devstack.layout import (
     DEMO_TENANT,
     GATEWAY_LOGIN,
     JWKS_URL,
@@ -27,8 +29,6 @@ from endpoint.devstack.layout import (
     StackOptions,
     shown,
 )
-from endpoint.provisioning.tenancy import ensure_admin
-from models import PARTNER, Organization, init_database
 
 PARTNER_NAME = "Reseller North"  # a demo sub-partner with customers at two depths
 PASSWORD_ENV = "CONNECTOR_GATEWAY_PARTNER_PASSWORD"
@@ -56,7 +56,7 @@ def seed_partner_admin(config: str, login: str, password: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m endpoint.devstack.gateway", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m simulators.devstack.gateway", description=__doc__)
     parser.add_argument("--config", required=True)
     parser.add_argument("--login", default=GATEWAY_LOGIN)
     args = parser.parse_args(argv)
