@@ -1,4 +1,5 @@
-"""The tree keeps its promises: tests mirrored per package, one-way imports, small documented modules."""
+"""The tree keeps its promises: the README's layout map, tests mirrored per package, one-way imports, small
+documented modules."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ PROJECT = {name.split(".")[0] for name in ALLOWED_IMPORTS}
 # Inside endpoint/: the domain both protocols act on, and the parsing they share, know no protocol or handler.
 NEUTRAL = ("endpoint.tenancy", "endpoint.parsing")
 NEUTRAL_MAY_IMPORT = ("endpoint.errors", *NEUTRAL)  # strict_json is in parsing/
+# The endpoint/ root: the entry point, the composition root and the error family; the rest is in packages.
+ENDPOINT_ROOT = {"__init__.py", "__main__.py", "runtime.py", "errors.py"}
 
 
 def source_modules() -> list[Path]:
@@ -85,6 +88,56 @@ def test_shared_test_helpers_live_in_tests_support() -> None:
     assert [name for name in loose if not name.startswith("test_")] == []
 
 
+def test_test_packages_hold_no_code_in_their_init() -> None:
+    """A helper in a package's __init__.py has no name that says what it does: it goes in a module."""
+    coded = []
+    for init in sorted((ROOT / "tests").rglob("__init__.py")):
+        body = ast.parse(init.read_text(encoding="utf-8")).body
+        if [
+            node for node in body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        ]:
+            coded.append(str(init.relative_to(ROOT)))
+    assert coded == []
+
+
+def test_a_test_package_helper_serves_only_its_own_package() -> None:
+    """A helper module next to the tests of one package (tests/endpoint/outbox/produce.py) is imported only
+    from that directory; one that another package needs belongs in tests/support/."""
+    helpers = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts): path.parent
+        for path in (ROOT / "tests").rglob("*.py")
+        if not path.name.startswith("test_")
+        and path.name not in ("__init__.py", "conftest.py")
+        and "support" not in path.relative_to(ROOT).parts
+        and "mitm" not in path.relative_to(ROOT).parts
+    }
+    strays = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if "mitm" not in path.relative_to(ROOT).parts
+        for name in imported_modules(path)
+        if name in helpers and helpers[name] != path.parent
+    ]
+    assert strays == []
+
+
+def test_the_endpoint_root_holds_the_entry_point_the_composition_root_and_the_errors() -> None:
+    """Every other concern of the service has a package named for it (config/, commands/, work/, ...)."""
+    assert {p.name for p in (ROOT / "endpoint").glob("*.py")} <= ENDPOINT_ROOT
+
+
+def test_the_readme_layout_table_names_every_endpoint_package() -> None:
+    """README.md's Layout table is the map: each package of endpoint/ has a row, and each row names a
+    directory that exists."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    named = {path.strip("/") for row in rows for path in row.split("`")[1::2]}
+    packages = {str(init.parent.relative_to(ROOT)) for init in (ROOT / "endpoint").glob("*/__init__.py")}
+    assert packages - named == set(), "packages without a row in the README's layout table"
+    assert [name for name in sorted(named) if not (ROOT / name).exists()] == []
+
+
 @pytest.mark.parametrize(
     "path", [*source_modules(), ROOT / "bootstrap.py"], ids=lambda p: str(p.relative_to(ROOT))
 )
@@ -130,6 +183,33 @@ def test_tenancy_and_parsing_import_no_protocol_or_handler(path: Path) -> None:
     used = {name for name in imported_modules(path) if name.split(".")[0] == "endpoint"}
     # "from endpoint import x" names endpoint itself, and endpoint.x, which is what counts.
     stray = {name for name in used if name != "endpoint" and not name.startswith(NEUTRAL_MAY_IMPORT)}
+    assert not stray, f"{path.relative_to(ROOT)} imports {sorted(stray)}"
+
+
+def test_of_endpoint_only_the_entry_point_imports_the_command_line() -> None:
+    """commands/ sits on top: the verbs it runs are loaded by name from its table, and no package of the
+    service imports it (endpoint/__main__.py and bootstrap.py do)."""
+    users = [
+        str(path.relative_to(ROOT))
+        for path in source_modules()
+        if path.relative_to(ROOT).parts[:2] != ("endpoint", "commands")
+        and path.relative_to(ROOT).parts[0] == "endpoint"
+        and any(name.startswith("endpoint.commands") for name in imported_modules(path))
+    ]
+    assert users == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "endpoint" / "observability").glob("*.py")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_observability_knows_only_the_configuration(path: Path) -> None:
+    """Logging and metrics serve every layer, so they import none of them: of endpoint/, only config/."""
+    used = {
+        name for name in imported_modules(path) if name.split(".")[0] == "endpoint" and name != "endpoint"
+    }
+    stray = {name for name in used if not name.startswith(("endpoint.config", "endpoint.observability"))}
     assert not stray, f"{path.relative_to(ROOT)} imports {sorted(stray)}"
 
 
