@@ -221,7 +221,8 @@ def _why_unusable(account: Account | None) -> str:
 
 
 def _rejection(reason: str | None) -> dict[str, str]:
-    """Marks a refused login's log line for sampling (endpoint/logsetup.py: a guessing flood stays small)."""
+    """Marks a refused login's log line for sampling (endpoint/observability/logsetup.py: a guessing
+    flood stays small)."""
     return {"rejection": f"login {reason or ''}"}
 
 

@@ -99,7 +99,8 @@ def _record_quietly(consumer: VerifiedConsumer) -> None:
 
 def _log_late_failure(future: asyncio.Future[None]) -> None:
     if not future.cancelled() and future.exception() is not None:
-        # Sampled (endpoint/logsetup.py): during a database outage every refused request ends up here.
+        # Sampled (endpoint/observability/logsetup.py): during a database outage every refused request
+        # ends up here.
         name = type(future.exception()).__name__
         log.warning(
             "could not record the nonce of a refused request: %s",

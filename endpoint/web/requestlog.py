@@ -57,8 +57,8 @@ def write_access_line(
     level = logging.INFO if status < 500 else logging.ERROR
     extra: dict[str, Any] = {"fields": fields}
     if 400 <= status < 500 or status == 503:
-        # Sampled per reason (endpoint/logsetup.py): a flood of refused requests costs a line per interval,
-        # and so does a database outage, where every request is refused with 503.
+        # Sampled per reason (endpoint/observability/logsetup.py): a flood of refused requests costs a
+        # line per interval, and so does a database outage, where every request is refused with 503.
         extra["rejection"] = f"{status} {reason or ''}"
     log.log(level, "request", extra=extra)
     if metrics is not None:

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     log.info("serving with %d worker processes", workers)
     if settings.metrics.port is None:
         return run_workers(workers, lambda index: _serve_worker(settings, sockets, index))
-    # Every worker counts into files of its own; the first one serves their sum (endpoint/metrics.py).
+    # Every worker counts into files of its own; the first one serves their sum
+    # (endpoint/observability/metrics.py).
     directory = tempfile.mkdtemp(prefix="connector-metrics-")
     try:
         enable_multiprocess(directory)
