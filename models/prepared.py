@@ -68,7 +68,7 @@ class PreparedQuery:
                 compiled = self._compiled.get(key) or self._compile(database)
                 self._compiled[key] = compiled
         sql, slots = compiled
-        if set(values) != set(self._parameters):
+        if values.keys() != self._parameters.keys():  # compared as sets, without building any
             raise TypeError(f"expected parameters {sorted(self._parameters)}, got {sorted(values)}")
         return sql, [values[name] if name else constant for name, constant in slots]
 

@@ -53,8 +53,10 @@ class ConsumerSecrets:
 
     def active(self, key: str, now: dt.datetime | None = None) -> list[tuple[int, str]]:
         """(secret id, secret) pairs that may verify a signature for ``key`` now, newest first."""
-        now = now or utcnow()
         secrets = self._by_key.get(key, ())  # one reference read: a concurrent load swaps the dict whole
+        if all(s.not_after is None for s in secrets):  # the usual case: no rotation in progress, no clock
+            return [(s.secret_id, s.secret) for s in secrets]
+        now = now or utcnow()
         return [(s.secret_id, s.secret) for s in secrets if s.not_after is None or s.not_after > now]
 
     @property
