@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 import weakref
 from typing import Any
 
@@ -30,7 +29,6 @@ _READS = re.compile(r"\s*(SELECT|SHOW)\b", re.IGNORECASE)
 # (prepared statements are named after what they are, see ServerPostgresqlDatabase.execute_prepared).
 _NO_EFFECTS = re.compile(r"\s*(?:(?:SELECT|SHOW|PREPARE)\b|EXECUTE\s+read_)", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"%s|%%")
-PING_AFTER = 0.1  # seconds a checked-in connection is handed out again without a ping
 
 
 def connection_lost(error: BaseException) -> bool:
@@ -77,37 +75,7 @@ class UnitBookkeeping:
         return super().commit()  # type: ignore[misc]
 
 
-class PingOnlyIdle:
-    """Mixin: a pooled connection checked in less than ``PING_AFTER`` seconds ago is handed out unpinged.
-
-    peewee pings every connection it hands out (PostgreSQL: ``SELECT 1``; MySQL: ping), holding the
-    pool's lock: one more round trip per unit of work (one statement in six of a callback), which every
-    database thread queues on. A connection that answered moments ago is alive but for a crash in that
-    instant, and then its unit fails like any unit whose connection dies under it (run again when nothing
-    it sent took effect, else 503). Connections idle longer are pinged as before, so after an outage the
-    dead ones are dropped before use.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._checked_in: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-    def _close(self, conn: Any, close_conn: bool = False) -> None:
-        with self._pool_lock:  # type: ignore[attr-defined]  # peewee's RLock around _connect/_close
-            super()._close(conn, close_conn)  # type: ignore[misc]
-            if close_conn:
-                self._checked_in.pop(conn, None)
-            else:
-                self._checked_in[conn] = time.monotonic()
-
-    def _is_closed(self, conn: Any) -> bool:
-        checked_in = self._checked_in.pop(conn, None)  # called under the pool's lock, at check-out
-        if checked_in is not None and time.monotonic() - checked_in < PING_AFTER and not conn.closed:
-            return False
-        return bool(super()._is_closed(conn))  # type: ignore[misc]
-
-
-class ServerPostgresqlDatabase(UnitBookkeeping, PingOnlyIdle, PooledPostgresqlDatabase):
+class ServerPostgresqlDatabase(UnitBookkeeping, PooledPostgresqlDatabase):
     """PostgreSQL through a bounded pool; the hot queries as server-side prepared statements.
 
     PostgreSQL parses and plans every statement it is sent as text. For the queries each request runs

@@ -1,5 +1,5 @@
 """PostgreSQL: the hot queries as server-side prepared statements, once per connection, the retry
-bookkeeping reading what a prepared statement is from its name, and no ping for a connection just used."""
+bookkeeping reading what a prepared statement is from its name."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
-from models import Nonce, User, backends, db, init_database, migrate
+from models import Nonce, User, db, init_database, migrate
 from models.backends import _numbered, prepared_name
 from models.db import unit_of_work
 from models.prepared import PreparedQuery
 from tests.support.builders import create_org, create_user
-from tests.support.databases import kill_sessions, scratch_database, unreachable_reason
+from tests.support.databases import scratch_database, unreachable_reason
 
 LOGINS_OF = PreparedQuery(
     lambda org: User.select(User.login).where(User.organization == org).order_by(User.login), org=str
@@ -89,35 +89,3 @@ def test_a_prepared_read_leaves_the_unit_retryable_a_prepared_write_does_not(pos
         assert Nonce.record("consumer-key-1", "nonce-1", int(time.time())) is True  # EXECUTE write_...
         assert postgres.unit_may_have_effects() is True
         assert Nonce.record("consumer-key-1", "nonce-1", int(time.time())) is False  # rowcount 0: a replay
-
-
-def pings(monkeypatch: pytest.MonkeyPatch, database: pw.Database) -> list[object]:
-    """The connections peewee pings at check-out (its adapter's is_connection_closed runs SELECT 1)."""
-    seen: list[object] = []
-    adapter = database._adapter
-    original = adapter.is_connection_closed
-    monkeypatch.setattr(adapter, "is_connection_closed", lambda conn: seen.append(conn) or original(conn))
-    return seen
-
-
-def test_a_connection_checked_in_moments_ago_is_not_pinged(
-    postgres: pw.Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen = pings(monkeypatch, postgres)
-    for _ in range(5):
-        with unit_of_work():
-            postgres.execute_sql("SELECT 1")
-    assert seen == []  # one round trip saved per unit of work, under the pool's lock
-
-
-def test_an_idle_connection_is_pinged_and_a_dead_one_dropped(
-    postgres: pw.Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with unit_of_work():
-        postgres.execute_sql("SELECT 1")
-    monkeypatch.setattr(backends, "PING_AFTER", 0.0)  # as if it had idled past the limit
-    seen = pings(monkeypatch, postgres)
-    kill_sessions("postgresql", postgres.database)
-    with unit_of_work():  # the dead connection was pinged, dropped, and a fresh one opened
-        assert postgres.execute_sql("SELECT 1").fetchone() == (1,)
-    assert len(seen) == 1
