@@ -23,6 +23,7 @@ CONTROLLER_URI = "https://apsc.example.net:6308/"
 APP_TYPE = "http://vendor.example.com/acronis-connector/app/1.0"
 TENANT_TYPE = "http://vendor.example.com/acronis-connector/tenant/1.0"
 USER_TYPE = "http://vendor.example.com/acronis-connector/user/1.0"
+ACCOUNT = "a0000000-0000-4000-8000-000000000001"  # the APS account resource the controller stubs know
 
 FAST = dict(
     retry_timeout_min=1,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-import peewee as pw
 import pytest
 
 from endpoint.aps import jobs
@@ -13,15 +12,10 @@ from endpoint.aps.context import Outcome
 from models import ApsJob
 from models.aps import DONE, FAILED, PENDING, RUNNING
 from models.db import utcnow
-from tests.support.aps_builders import INSTANCE_ID, Bound, aps_settings, bound_instance
+from tests.support.aps_builders import INSTANCE_ID, Bound, aps_settings
 
 RESOURCE = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 OP = "tenants.provision"
-
-
-@pytest.fixture
-def bound(database: pw.Database) -> Bound:
-    return bound_instance()
 
 
 def submit(payload: dict[str, object] | None = None, instance: str = INSTANCE_ID) -> jobs.JobView:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import peewee as pw
 import pytest
 
 from endpoint.aps import jobs, tenants
@@ -14,23 +13,16 @@ from endpoint.aps.users import USAGE_SYNC
 from proxy.controller import ControllerClient
 from proxy.errors import ApiUnavailable
 from tests.support.aps_builders import (
+    ACCOUNT,
     CONTROLLER_URI,
     INSTANCE_ID,
     TENANT_TYPE,
     Bound,
     StubController,
     aps_settings,
-    bound_instance,
     sent_headers,
 )
 from tests.support.builders import CONSUMER_KEY, CONSUMER_SECRET
-
-ACCOUNT = "a0000000-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-def bound(database: pw.Database) -> Bound:
-    return bound_instance()
 
 
 def ticket_for(operation: str, aps_id: str, payload: dict[str, object]) -> jobs.Ticket:

@@ -22,21 +22,14 @@ from models.db import utcnow
 from proxy.errors import ApiUnavailable, ConnectorConfigError, ProxyFailure, TransportError
 from proxy.session import ProxySettings
 from tests.support.aps_builders import (
+    ACCOUNT,
     INSTANCE_ID,
     TENANT_TYPE,
     Bound,
     StubController,
     aps_settings,
-    bound_instance,
 )
 from tests.support.builders import create_user
-
-ACCOUNT = "a0000000-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-def bound(database: pw.Database) -> Bound:
-    return bound_instance()
 
 
 @pytest.fixture

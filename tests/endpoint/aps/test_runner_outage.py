@@ -25,20 +25,13 @@ from models import ApsJob
 from models.aps import PENDING, RUNNING
 from proxy.session import ProxySettings
 from tests.support.aps_builders import (
+    ACCOUNT,
     INSTANCE_ID,
     TENANT_TYPE,
     Bound,
     StubController,
     aps_settings,
-    bound_instance,
 )
-
-ACCOUNT = "a0000000-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-def bound(database: pw.Database) -> Bound:
-    return bound_instance()
 
 
 @pytest.fixture

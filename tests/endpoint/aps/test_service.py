@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import peewee as pw
 import pytest
 import requests
 
@@ -24,16 +23,11 @@ from endpoint.work.executors import DatabaseRunner
 from models import ApsJob, ApsResource
 from models.aps import DONE
 from models.db import DatabaseSettings
-from tests.support.aps_builders import TENANT_TYPE, Bound, StubController, aps_settings, bound_instance
+from tests.support.aps_builders import TENANT_TYPE, Bound, StubController, aps_settings
 from tests.support.builders import create_user, make_settings
 
 ACCOUNT = "a0000000-0000-4000-8000-000000000001"
 PROVISION = "tenants.provision"
-
-
-@pytest.fixture
-def bound(database: pw.Database) -> Bound:
-    return bound_instance()
 
 
 @pytest.fixture

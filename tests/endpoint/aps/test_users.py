@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import peewee as pw
 import pytest
 
 from endpoint.aps import tenants, users
@@ -12,12 +11,7 @@ from endpoint.aps.payloads import TenantInput, UserInput, UserUpdate
 from endpoint.errors import Conflict, Forbidden, NotFound
 from models import ApsJob, ApsResource, User
 from models.aps import PENDING
-from tests.support.aps_builders import TENANT_TYPE, USER_TYPE, Bound, bound_instance
-
-
-@pytest.fixture
-def bound(database: pw.Database) -> Bound:
-    return bound_instance()
+from tests.support.aps_builders import TENANT_TYPE, USER_TYPE, Bound
 
 
 def provision(bound: Bound, limit: int | None = None) -> str:
