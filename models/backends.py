@@ -11,6 +11,7 @@ the outcome unknown). A transaction cut off before its COMMIT was rolled back by
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import threading
 import weakref
@@ -116,7 +117,7 @@ def prepared_name(sql: str) -> str:
 
 def _numbered(sql: str) -> str:
     """``%s`` placeholders as ``$1, $2 ...`` (PREPARE's form); ``%%`` stays for the driver to unescape."""
-    counter = iter(range(1, 10_000))
+    counter = itertools.count(1)
     return _PLACEHOLDER.sub(lambda m: f"${next(counter)}" if m.group() == "%s" else "%%", sql)
 
 
